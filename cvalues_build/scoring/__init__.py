@@ -1,0 +1,1 @@
+"""Running models on multi-choice items: log-likelihood and generation modes."""

@@ -1,0 +1,45 @@
+"""The project's own sample: short Chinese prompts, each with a better and a worse reply, for
+every scenario and domain. Written by the cvalues authors as a SAMPLE to exercise the pipeline;
+it is not part of the CValues benchmark and its numbers mean nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from .. import taxonomy as tx
+from ..records import PairRecord, PromptRecord, make_pair, make_prompt
+from .common import SourceError, iter_jsonl, text_field
+
+SAMPLE_FILE = Path(__file__).parent / "sample_data" / "sample_pairs.jsonl"
+SOURCE = "cvalues-sample"
+
+
+def read_sample_pairs(path: str | Path = SAMPLE_FILE) -> Iterator[PairRecord]:
+    """Sample rows are ``{criterion, category, prompt, better, worse}``."""
+    for origin, obj in iter_jsonl(path):
+        criterion = text_field(obj, "criterion", origin)
+        if criterion not in tx.CRITERIA:
+            raise SourceError(origin, "criterion", f"unknown criterion {criterion!r}")
+        yield make_pair(
+            criterion=criterion,
+            category=text_field(obj, "category", origin),
+            question=text_field(obj, "prompt", origin),
+            better=text_field(obj, "better", origin),
+            worse=text_field(obj, "worse", origin),
+            better_type="sample_better",
+            worse_type="sample_worse",
+            difficulty="sample",
+            source=SOURCE,
+            origin=origin,
+        )
+
+
+def sample_prompts(path: str | Path = SAMPLE_FILE) -> list[PromptRecord]:
+    """The sample's prompts, one record per distinct prompt."""
+    seen: dict[str, PromptRecord] = {}
+    for pair in read_sample_pairs(path):
+        rec = make_prompt(criterion=pair.criterion, category=pair.category, prompt=pair.question,
+                          source=SOURCE, origin=pair.origin)
+        seen.setdefault(rec.id, rec)
+    return list(seen.values())
