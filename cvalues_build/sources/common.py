@@ -4,9 +4,11 @@ file:line and the field."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class SourceError(ValueError):
@@ -18,40 +20,60 @@ class SourceError(ValueError):
         super().__init__(where + message)
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(origin, object) for each non-blank line; a line that is not a JSON object raises."""
+class Sink(Protocol):
+    def report(self, err: SourceError) -> None: ...
+
+
+class Raise:
+    """The default sink: the first problem stops the read."""
+
+    def report(self, err: SourceError) -> None:
+        raise err
+
+
+def iter_jsonl(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(origin, object) for each non-blank line. A line that is not a JSON object goes to ``sink``
+    (raised by default) and is skipped; an unreadable file is always raised."""
+    sink = sink or Raise()
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as err:
         raise SourceError(str(path), None, f"cannot open: {err.strerror or err}") from err
-    with handle:
-        lineno = 0
-        while True:
-            origin = f"{path}:{lineno + 1}"
-            try:
-                line = handle.readline()
-            except UnicodeDecodeError as err:
-                raise SourceError(origin, None, f"not UTF-8 text ({err.reason})") from err
-            if not line:
-                return
-            lineno += 1
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise SourceError(origin, None, f"invalid JSON: {err.msg} (column {err.colno})") from err
-            if not isinstance(obj, dict):
-                raise SourceError(origin, None, f"expected a JSON object, got {type(obj).__name__}")
+    for lineno, raw in enumerate(data.splitlines(), start=1):
+        origin = f"{path}:{lineno}"
+        obj = _parse_line(raw, origin, sink)
+        if obj is not None:
             yield origin, obj
 
 
-def text_field(obj: dict[str, Any], field: str, origin: str, *, allow_empty: bool = False) -> str:
-    """A required string field, stripped of surrounding whitespace."""
-    if field not in obj:
+def _parse_line(raw: bytes, origin: str, sink: Sink) -> dict[str, Any] | None:
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        sink.report(SourceError(origin, None, f"not UTF-8 text ({err.reason})"))
+        return None
+    if not line.strip():
+        return None
+    try:
+        obj = json.loads(line)
+    except (json.JSONDecodeError, RecursionError) as err:
+        msg = f"invalid JSON: {err.msg} (column {err.colno})" if isinstance(err, json.JSONDecodeError) else "invalid JSON: nested too deeply"
+        sink.report(SourceError(origin, None, msg))
+        return None
+    if not isinstance(obj, dict):
+        sink.report(SourceError(origin, None, f"expected a JSON object, got {type(obj).__name__}"))
+        return None
+    return obj
+
+
+def text_field(obj: dict[str, Any], name: str, origin: str, *, allow_empty: bool = False, path: str = "") -> str:
+    """A required string field, stripped of surrounding whitespace. ``path`` prefixes the field's
+    name in errors for nested objects (``meta_info.question``)."""
+    field = path + name
+    if name not in obj:
         raise SourceError(origin, field, "missing")
-    value = obj[field]
+    value = obj[name]
     if not isinstance(value, str):
         raise SourceError(origin, field, f"expected a string, got {type(value).__name__}")
     value = value.strip()
@@ -77,3 +99,31 @@ def expand_paths(paths: list[str | Path], suffixes: tuple[str, ...] = (".jsonl",
         else:
             out.append(p)
     return out
+
+
+def iter_rows(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Rows of a JSON Lines or Parquet file; Parquet rows are numbered like lines (1-based)."""
+    path = Path(path)
+    if path.suffix != ".parquet":
+        yield from iter_jsonl(path, sink)
+        return
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError) as err:
+        raise SourceError(str(path), None, f"cannot read Parquet: {err}") from err
+    for i, row in enumerate(table.to_pylist(), start=1):
+        yield f"{path}:{i}", row
+
+
+def convert_rows(
+    rows: Iterator[tuple[str, dict[str, Any]]], convert: Callable[[dict[str, Any], str], T], sink: Sink | None = None
+) -> Iterator[T]:
+    """Apply ``convert`` to each row; a row it rejects goes to ``sink`` and the rest go on."""
+    sink = sink or Raise()
+    for origin, obj in rows:
+        try:
+            yield convert(obj, origin)
+        except SourceError as err:
+            sink.report(err)

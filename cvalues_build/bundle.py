@@ -1,0 +1,135 @@
+"""Sources -> validated records -> the rows of every config and split.
+
+This is the one place that knows which record goes to which config; the CLI, the writer and
+the loading script all go through ``collect``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from . import taxonomy as tx
+from .multichoice import TEMPLATE_VERSION, items_for_pair
+from .problems import Problems
+from .records import Battle, HumanLabel, PairRecord, PromptRecord
+from .sources import comparison, labels, official, sample
+from .sources.common import expand_paths
+from .validate import check_human, check_pairs, check_prompts
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass
+class Sources:
+    """Everything a build reads. Paths may be files or folders (read in sorted order)."""
+
+    official_prompts: list[Path] = field(default_factory=list)
+    official_mc: list[Path] = field(default_factory=list)
+    comparison: list[Path] = field(default_factory=list)
+    labels: list[Path] = field(default_factory=list)
+    sample: bool = True
+    template_version: str = TEMPLATE_VERSION
+
+    @classmethod
+    def from_data_dir(cls, data_dir: str | Path, sample: bool = True) -> Sources:
+        """The folder layout the loading script reads: one sub-folder per source kind."""
+        root = Path(data_dir)
+
+        def sub(name: str) -> list[Path]:
+            return [root / name] if (root / name).exists() else []
+
+        return cls(sub("official_prompts"), sub("official_mc"), sub("comparison"), sub("labels"), sample)
+
+
+@dataclass
+class Bundle:
+    """config -> split -> rows, plus what was dropped and why."""
+
+    configs: dict[str, dict[str, Rows]] = field(default_factory=dict)
+    problems: Problems = field(default_factory=Problems)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, config: str, split: str, rows: Iterable[dict[str, Any]]) -> None:
+        rows = list(rows)
+        if rows:  # a config with no source data is left out, not written empty
+            self.configs.setdefault(config, {}).setdefault(split, []).extend(rows)
+
+
+def _read(paths: list[Path], reader: Callable[..., Iterable[Any]], problems: Problems, desc: str) -> Iterator[Any]:
+    for path in tqdm(expand_paths(paths), desc=desc, unit="file", leave=False, disable=None):
+        yield from reader(path, problems)
+
+
+def collect(sources: Sources, problems: Problems | None = None) -> Bundle:
+    """Read, validate and arrange every source; problems are collected, never raised here."""
+    bundle = Bundle(problems=problems or Problems())
+    probs = bundle.problems
+    prompts: list[PromptRecord] = []
+    pairs: list[PairRecord] = []
+    official_text: dict[str, tuple[str, str]] = {}
+    if sources.sample:
+        pairs.extend(sample.read_sample_pairs())
+        prompts.extend(sample.sample_prompts())
+    prompts.extend(_read(sources.official_prompts, official.read_prompts, probs, "official prompts"))
+    for op in _read(sources.official_mc, official.read_mc, probs, "official MC"):
+        pairs.append(op.pair)
+        official_text[op.pair.pair_id] = op.official_prompts
+    pairs.extend(_read(sources.comparison, comparison.read_comparison, probs, "comparison"))
+    human_labels, battles = _read_human(sources.labels, probs)
+    pairs.extend(_human_pairs(human_labels, battles, bundle))
+
+    valid_prompts = check_prompts(prompts, probs)
+    for criterion in tx.CRITERIA:
+        bundle.add(f"{criterion}_prompts", "test", (p.to_row() for p in valid_prompts if p.criterion == criterion))
+    _add_items(bundle, check_pairs(pairs, probs), official_text, sources.template_version)
+    bundle.add("human_labels", "train", (lab.to_row() for lab in human_labels))
+    bundle.add("battles", "train", (b.to_row() for b in battles))
+    return bundle
+
+
+def _read_human(paths: list[Path], problems: Problems) -> tuple[list[HumanLabel], list[Battle]]:
+    all_labels: list[HumanLabel] = []
+    all_battles: list[Battle] = []
+    for path in expand_paths(paths):
+        data = labels.read_human(path, problems)
+        all_labels.extend(data.labels)
+        all_battles.extend(data.battles)
+    return check_human(all_labels, all_battles, problems)
+
+
+def _human_pairs(human_labels: list[HumanLabel], battles: list[Battle], bundle: Bundle) -> list[PairRecord]:
+    """Votes repeat and contradict each other; keep each pair once and drop contradicted ones."""
+    pairs: dict[str, PairRecord] = {}
+    without_category = 0
+    for pair in (*labels.label_pairs(human_labels), *labels.battle_pairs(battles)):
+        if pair.category == tx.UNSPECIFIED:
+            without_category += 1  # a visitor's own prompt has no scenario or domain to file it under
+            continue
+        pairs.setdefault(pair.pair_id, pair)
+    directions = {(p.question, p.better, p.worse) for p in pairs.values()}
+    kept = {k: p for k, p in pairs.items() if (p.question, p.worse, p.better) not in directions}
+    if without_category:
+        bundle.notes.append(f"{without_category} human pair(s) without a scenario or domain were not turned into items")
+    if len(kept) < len(pairs):
+        bundle.notes.append(f"{len(pairs) - len(kept)} contradicting human pair(s) were dropped")
+    return list(kept.values())
+
+
+def _add_items(bundle: Bundle, pairs: list[PairRecord], official_text: dict[str, tuple[str, str]],
+               version: str) -> None:
+    for pair in tqdm(pairs, desc="multi-choice items", unit="pair", leave=False, disable=None,
+                     mininterval=0.5, miniters=10_000):
+        if pair.source == comparison.SOURCE:
+            config = "comparison"
+        else:
+            config = f"{pair.criterion}_mc"
+        bundle.configs.setdefault(config, {}).setdefault(pair.split, []).extend(
+            item.to_row() for item in items_for_pair(pair, version))
+        if pair.pair_id in official_text:
+            bundle.configs.setdefault("responsibility_mc_official", {}).setdefault("test", []).extend(
+                item.to_row() for item in items_for_pair(pair, official_prompts=official_text[pair.pair_id]))
