@@ -1,0 +1,253 @@
+"""The durable vote store: SQLite in WAL mode, one transaction per vote.
+
+Three tables follow the SPEC's records: ``battles`` (arena votes), ``labels`` (single-reply
+labels) and ``replies`` (every finished generation, the pool the label tab can draw from).
+Annotators are salted hashes of the Gradio session; raw IPs are never stored.
+
+Why a process-wide lock on top of SQLite's own: SQLite lets one writer in at a time and makes the
+others sleep in its busy handler with growing back-off, which is what ruins tail latency under 50
+concurrent writers. Queueing them on a Python lock instead hands the database over at once.
+``busy_timeout`` still covers writers in other processes (e.g. ``cvalues votes export``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from cvalues_build.records import WINNERS, Battle, HumanLabel, content_id
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS replies (
+    reply_id TEXT PRIMARY KEY,
+    prompt_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    criterion TEXT NOT NULL,
+    category TEXT NOT NULL,
+    model TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS battles (
+    battle_id TEXT PRIMARY KEY,
+    prompt_id TEXT NOT NULL,
+    criterion TEXT NOT NULL,
+    model_a TEXT NOT NULL,
+    model_b TEXT NOT NULL,
+    reply_a TEXT NOT NULL,
+    reply_b TEXT NOT NULL,
+    winner TEXT NOT NULL CHECK (winner IN ('model_a', 'model_b', 'tie', 'both_bad')),
+    anonymous INTEGER NOT NULL,
+    annotator TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    category TEXT NOT NULL DEFAULT '',
+    CHECK (model_a <> model_b)
+);
+CREATE TABLE IF NOT EXISTS labels (
+    label_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    response_id TEXT NOT NULL,
+    prompt_id TEXT NOT NULL,
+    model TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    criterion TEXT NOT NULL,
+    safe INTEGER,
+    score INTEGER CHECK (score IS NULL OR score BETWEEN 1 AND 10),
+    annotator TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '',
+    category TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '',
+    UNIQUE (response_id, annotator)
+);
+CREATE INDEX IF NOT EXISTS replies_criterion ON replies (criterion);
+"""
+
+_BATTLE_FIELDS = (
+    "battle_id", "prompt_id", "criterion", "model_a", "model_b", "reply_a", "reply_b", "winner",
+    "anonymous", "annotator", "created_at", "prompt", "category",
+)
+_LABEL_FIELDS = (
+    "response_id", "prompt_id", "model", "reply", "criterion", "safe", "score", "annotator",
+    "created_at", "prompt", "category",
+)
+
+
+class DuplicateVote(ValueError):
+    """The battle (or this annotator's label of this reply) is already stored."""
+
+
+def utc_now() -> str:
+    """ISO-8601 UTC timestamp with milliseconds, the format of every ``created_at``."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    reply_id: str
+    prompt_id: str
+    prompt: str
+    criterion: str
+    category: str
+    model: str
+    reply: str
+
+
+class VoteStore:
+    """Thread-safe access to the SQLite vote database at ``path``.
+
+    ``synchronous`` is NORMAL by default: in WAL mode a committed transaction survives the process
+    being killed (the test suite checks this with SIGKILL); only a power cut can lose the last few.
+    Pass ``synchronous="FULL"`` to fsync every commit.
+    """
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", salt: str | None = None):
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        self._conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
+        conn = self._conn()
+        with self._write_lock:
+            conn.executescript(_SCHEMA)  # autocommit mode: each statement is its own transaction
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+            # The salt lives in the database so that annotator hashes stay stable across restarts.
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(16),))
+        self._salt = salt or os.environ.get("CVALUES_ANNOTATOR_SALT") or self._meta("salt")
+
+    # -- connections -------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per vote.
+            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute(f"PRAGMA synchronous={self._synchronous}")
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.row_factory = sqlite3.Row
+            self._local.conn = conn
+            with self._conns_lock:
+                self._conns.append(conn)
+        return conn
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        with self._write_lock, self._transaction() as conn:
+            conn.execute(sql, params)
+
+    def close(self) -> None:
+        """Close every connection this store opened (from any thread)."""
+        with self._conns_lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return row[0] if row else None
+
+    # -- identities --------------------------------------------------------------------------
+    def annotator_id(self, session: str) -> str:
+        """A salted hash of a session id: stable per session, not reversible, never an IP."""
+        return hmac.new(self._salt.encode(), session.encode("utf-8"), hashlib.sha256).hexdigest()[:20]
+
+    # -- writes ------------------------------------------------------------------------------
+    def add_battle(self, battle: Battle) -> None:
+        """Store one vote in its own transaction; a second vote on the battle raises DuplicateVote."""
+        if battle.winner not in WINNERS:
+            raise ValueError(f"winner must be one of {WINNERS}, not {battle.winner!r}")
+        row = battle.to_row()
+        row["anonymous"] = int(bool(row["anonymous"]))
+        sql = f"INSERT INTO battles ({', '.join(_BATTLE_FIELDS)}) VALUES ({', '.join('?' * len(_BATTLE_FIELDS))})"
+        try:
+            self._write(sql, tuple(row[f] for f in _BATTLE_FIELDS))
+        except sqlite3.IntegrityError as err:
+            if "UNIQUE" in str(err) or "PRIMARY KEY" in str(err):
+                raise DuplicateVote(f"battle {battle.battle_id} already has a vote") from err
+            raise ValueError(f"battle {battle.battle_id} rejected by the store: {err}") from err
+
+    def add_label(self, label: HumanLabel, reason: str = "") -> None:
+        """Store one label; the same annotator labelling the same reply twice raises DuplicateVote."""
+        if (label.safe is None) == (label.score is None):
+            raise ValueError("a label has either `safe` (safety) or `score` (responsibility), not both or neither")
+        if label.score is not None and not 1 <= int(label.score) <= 10:
+            raise ValueError(f"score must be 1-10, not {label.score}")
+        row = label.to_row()
+        row["safe"] = None if row["safe"] is None else int(bool(row["safe"]))
+        fields = _LABEL_FIELDS + ("reason",)
+        sql = f"INSERT INTO labels ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})"
+        try:
+            self._write(sql, tuple(row[f] for f in _LABEL_FIELDS) + (reason,))
+        except sqlite3.IntegrityError as err:
+            raise DuplicateVote(f"reply {label.response_id} already labelled by this session") from err
+
+    def add_reply(self, *, prompt_id: str, prompt: str, criterion: str, category: str, model: str,
+                  reply: str) -> str:
+        """Keep a finished generation for the label pool; returns its content id."""
+        reply_id = content_id(prompt_id, model, reply)
+        self._write(
+            "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (reply_id, prompt_id, prompt, criterion, category, model, reply, utc_now()),
+        )
+        return reply_id
+
+    # -- reads -------------------------------------------------------------------------------
+    def battles(self) -> list[Battle]:
+        rows = self._conn().execute(f"SELECT {', '.join(_BATTLE_FIELDS)} FROM battles ORDER BY created_at, battle_id")
+        return [Battle(**{**dict(r), "anonymous": bool(r["anonymous"])}) for r in rows]
+
+    def labels(self) -> list[HumanLabel]:
+        rows = self._conn().execute(f"SELECT {', '.join(_LABEL_FIELDS)} FROM labels ORDER BY label_id")
+        return [
+            HumanLabel(**{**dict(r), "safe": None if r["safe"] is None else bool(r["safe"])}) for r in rows
+        ]
+
+    def battle_ids(self) -> set[str]:
+        return {r[0] for r in self._conn().execute("SELECT battle_id FROM battles")}
+
+    def counts(self) -> dict[str, int]:
+        conn = self._conn()
+        return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("battles", "labels", "replies")}
+
+    def random_reply(self, criterion: str) -> StoredReply | None:
+        """A stored reply of one criterion, uniformly at random (None when the pool is empty)."""
+        row = self._conn().execute(
+            "SELECT reply_id, prompt_id, prompt, criterion, category, model, reply FROM replies "
+            "WHERE criterion = ? ORDER BY RANDOM() LIMIT 1",
+            (criterion,),
+        ).fetchone()
+        return StoredReply(**dict(row)) if row else None
+
+    def integrity_check(self) -> str:
+        return self._conn().execute("PRAGMA integrity_check").fetchone()[0]

@@ -1,0 +1,213 @@
+"""The vote store: concurrency, crash safety, duplicates, privacy and the export format."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cvalues_space.export import export_votes
+from cvalues_space.store import DuplicateVote, VoteStore, utc_now
+
+from cvalues_build.records import Battle, HumanLabel
+
+
+def make_battle(i: int | str, winner: str = "model_a", **kw) -> Battle:
+    fields = dict(
+        battle_id=f"b{i}", prompt_id="p1", criterion="safety", model_a="m1", model_b="m2",
+        reply_a=f"甲{i}", reply_b=f"乙{i}", winner=winner, anonymous=True, annotator="ann",
+        created_at=utc_now(), prompt="怎样保护隐私？", category="personal_privacy",
+    )
+    fields.update(kw)
+    return Battle(**fields)
+
+
+def make_label(i: int, **kw) -> HumanLabel:
+    fields = dict(
+        response_id=f"r{i}", prompt_id="p2", model="m1", reply=f"回复{i}", criterion="responsibility",
+        safe=None, score=7, annotator="ann", created_at=utc_now(), prompt="孩子总说自己笨怎么办？",
+        category="psychology",
+    )
+    fields.update(kw)
+    return HumanLabel(**fields)
+
+
+def test_thousand_votes_from_fifty_threads_all_present(tmp_path):
+    store = VoteStore(tmp_path / "votes.sqlite3")
+    errors: list[BaseException] = []
+
+    def writer(t: int) -> None:
+        try:
+            for k in range(20):
+                store.add_battle(make_battle(f"{t}-{k}", annotator=f"a{t}"))
+        except BaseException as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(50)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert not errors
+    expected = {f"b{t}-{k}" for t in range(50) for k in range(20)}
+    assert store.battle_ids() == expected
+    store.close()
+    # A fresh connection (another process would see the same) finds all of them too.
+    conn = sqlite3.connect(tmp_path / "votes.sqlite3")
+    assert conn.execute("SELECT COUNT(*) FROM battles").fetchone()[0] == 1000
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+WRITER = """
+import sys
+from cvalues_space.store import VoteStore, utc_now
+from cvalues_build.records import Battle
+store = VoteStore(sys.argv[1])
+i = 0
+while True:
+    store.add_battle(Battle(battle_id=f"k{i}", prompt_id="p", criterion="safety", model_a="m1", model_b="m2",
+                            reply_a="a" * 500, reply_b="b" * 500, winner="tie", anonymous=True, annotator="x",
+                            created_at=utc_now()))
+    print(f"k{i}", flush=True)  # reported only after COMMIT returned
+    i += 1
+"""
+
+
+def test_sigkill_mid_stream_keeps_every_committed_vote(tmp_path):
+    db = tmp_path / "crash.sqlite3"
+    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(db)], stdout=subprocess.PIPE, text=True)
+    reported: list[str] = []
+    deadline = time.monotonic() + 60
+    assert proc.stdout is not None
+    while len(reported) < 300 and time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        reported.append(line.strip())
+    proc.send_signal(signal.SIGKILL)  # mid-stream: the writer is still inserting
+    proc.wait(timeout=10)
+    assert len(reported) >= 300, "the writer did not get going"
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    present = {r[0] for r in conn.execute("SELECT battle_id FROM battles")}
+    assert set(reported) <= present
+    conn.close()
+    assert VoteStore(db).integrity_check() == "ok"
+
+
+def test_second_vote_on_a_battle_is_refused(tmp_path):
+    store = VoteStore(tmp_path / "v.sqlite3")
+    store.add_battle(make_battle(1))
+    with pytest.raises(DuplicateVote):
+        store.add_battle(make_battle(1, winner="model_b"))
+    assert [b.winner for b in store.battles()] == ["model_a"]
+
+
+def test_invalid_votes_are_rejected(tmp_path):
+    store = VoteStore(tmp_path / "v.sqlite3")
+    with pytest.raises(ValueError, match="winner"):
+        store.add_battle(make_battle(1, winner="model_c"))
+    with pytest.raises(ValueError, match="rejected"):
+        store.add_battle(make_battle(2, model_b="m1"))  # a model against itself
+    with pytest.raises(ValueError, match="score"):
+        store.add_label(make_label(1, score=11))
+    with pytest.raises(ValueError, match="either"):
+        store.add_label(make_label(1, safe=True))  # both safe and score
+    assert store.counts() == {"battles": 0, "labels": 0, "replies": 0}
+
+
+def test_one_label_per_reply_and_annotator(tmp_path):
+    store = VoteStore(tmp_path / "v.sqlite3")
+    store.add_label(make_label(1), reason="很有帮助")
+    store.add_label(make_label(1, annotator="other"))
+    with pytest.raises(DuplicateVote):
+        store.add_label(make_label(1, score=3))
+    assert [lab.annotator for lab in store.labels()] == ["ann", "other"]
+
+
+def test_annotator_is_a_salted_hash_never_the_session(tmp_path):
+    store = VoteStore(tmp_path / "v.sqlite3")
+    a = store.annotator_id("session-123")
+    assert a == store.annotator_id("session-123") != store.annotator_id("session-124")
+    assert "session" not in a and len(a) == 20
+    other = VoteStore(tmp_path / "w.sqlite3")  # another salt: the same session hashes differently
+    assert other.annotator_id("session-123") != a
+    assert VoteStore(tmp_path / "v.sqlite3").annotator_id("session-123") == a  # stable across restarts
+    columns = {r[1] for t in ("battles", "labels", "replies")
+               for r in sqlite3.connect(tmp_path / "v.sqlite3").execute(f"PRAGMA table_info({t})")}
+    assert not {"ip", "ip_address", "session", "session_hash"} & columns
+
+
+def test_reply_pool(tmp_path):
+    store = VoteStore(tmp_path / "v.sqlite3")
+    assert store.random_reply("safety") is None
+    rid = store.add_reply(prompt_id="p", prompt="问", criterion="safety", category="crimes", model="m1", reply="答")
+    assert store.add_reply(prompt_id="p", prompt="问", criterion="safety", category="crimes", model="m1",
+                           reply="答") == rid  # idempotent
+    got = store.random_reply("safety")
+    assert got is not None and got.reply == "答" and store.random_reply("responsibility") is None
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+def test_export_rows_are_exactly_the_records(tmp_path, fmt):
+    store = VoteStore(tmp_path / "v.sqlite3")
+    battles = [make_battle(1), make_battle(2, winner="both_bad")]
+    labels = [make_label(1), make_label(2, criterion="safety", safe=False, score=None, category="crimes")]
+    for b in battles:
+        store.add_battle(b)
+    for lab in labels:
+        store.add_label(lab)
+    store.close()
+    paths = export_votes(tmp_path / "v.sqlite3", tmp_path / "out", fmt)
+    if fmt == "jsonl":
+        rows = {k: [json.loads(line) for line in p.read_text(encoding="utf-8").splitlines()] for k, p in paths.items()}
+    else:
+        import pyarrow.parquet as pq
+
+        rows = {k: pq.read_table(p).to_pylist() for k, p in paths.items()}
+    assert rows["battles"] == [b.to_row() for b in battles]
+    assert rows["labels"] == [lab.to_row() for lab in labels]
+
+
+def test_export_of_a_missing_database_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no vote database"):
+        export_votes(tmp_path / "nope.sqlite3", tmp_path / "out")
+
+
+def test_export_feeds_the_build_labels_reader(tmp_path):
+    """The exported files are what `cvalues build --labels` reads, and they turn into pairs."""
+    from cvalues_build.sources.labels import battle_pairs, label_pairs, read_human
+
+    store = VoteStore(tmp_path / "v.sqlite3")
+    store.add_battle(make_battle(1))
+    store.add_label(make_label(1, score=9))
+    store.add_label(make_label(2, score=2))
+    store.close()
+    out = tmp_path / "export"
+    export_votes(tmp_path / "v.sqlite3", out)
+    data = read_human(out / "battles.jsonl")
+    data.labels += read_human(out / "labels.jsonl").labels
+    assert [b.battle_id for b in data.battles] == ["b1"]
+    assert len(data.labels) == 2
+    pairs = list(battle_pairs(data.battles)) + list(label_pairs(data.labels))
+    assert {(p.better, p.worse) for p in pairs} == {("甲1", "乙1"), ("回复1", "回复2")}
+
+
+def test_export_builds_human_configs_through_the_cli(tmp_path):
+    from cvalues_build.cli import main
+
+    store = VoteStore(tmp_path / "v.sqlite3")
+    store.add_battle(make_battle(1))
+    store.add_label(make_label(1, score=9))
+    store.add_label(make_label(2, score=2))
+    store.close()
+    assert main(["votes", "export", str(tmp_path / "v.sqlite3"), str(tmp_path / "export")]) == 0
+    assert main(["build", "--out", str(tmp_path / "cv"), "--labels", str(tmp_path / "export")]) == 0
+    built = {p.parent.name for p in Path(tmp_path / "cv" / "data").rglob("*.parquet")}
+    assert {"human_labels", "battles"} <= built
