@@ -1,13 +1,119 @@
-"""``cvalues space`` and ``cvalues votes`` (filled in by the Space work)."""
+"""``cvalues space`` and ``cvalues votes``, registered through the ``cvalues.commands`` entry points.
+
+Heavy imports (gradio, torch) happen inside the handlers, so ``cvalues --help`` stays fast.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
+from pathlib import Path
+
+INSTALL_HINT = "the Space needs gradio: pip install 'cvalues[space]'"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    pass
+    space = sub.add_parser(
+        "space", help="run the human-evaluation Space locally, or bundle it for Hugging Face Spaces",
+        description="Serve the CValues arena (battles, labels, leaderboard). `cvalues space bundle OUT` "
+                    "assembles a folder ready to upload as a Space.",
+    )
+    space.add_argument("--models", type=Path, metavar="FILE", help="models file (YAML or JSON)")
+    space.add_argument("--demo", action="store_true",
+                       help="use the built-in demo models (random weights, CPU, no network); the default without --models")
+    space.add_argument("--db", type=Path, metavar="PATH", help="SQLite vote database (default ./cvalues_votes.sqlite3)")
+    space.add_argument("--dataset", type=Path, metavar="DIR", help="a folder written by `cvalues build` (prompts)")
+    space.add_argument("--results", type=Path, metavar="DIR", help="folder with `cvalues eval` results.json files")
+    space.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    space.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    space.add_argument("--rate-limit", type=int, default=10, metavar="N", help="votes+labels per session per minute")
+    space.add_argument("--bootstrap", type=int, default=100, metavar="ROUNDS", help="bootstrap rounds for intervals")
+    space.add_argument("--concurrency", type=int, default=2, help="generations running at once")
+    space.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    space.set_defaults(func=cmd_space)
+
+    nested = space.add_subparsers(dest="space_command", metavar="bundle")
+    bundle = nested.add_parser("bundle", help="assemble an uploadable Space folder",
+                               description="Copy the app, requirements, README and packages into OUT.")
+    bundle.add_argument("out", type=Path, metavar="OUT")
+    bundle.add_argument("--models", dest="bundle_models", type=Path, metavar="FILE",
+                        help="models file to ship as models.yaml (default: the demo models)")
+    bundle.add_argument("--results", dest="bundle_results", type=Path, metavar="DIR",
+                        help="results folder to ship for the leaderboard")
+    bundle.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
+    bundle.add_argument("--push", metavar="REPO_ID", help="upload the folder to this Space (ORG/NAME)")
+    bundle.add_argument("--private", action="store_true", help="create the Space as private")
+    bundle.set_defaults(func=cmd_bundle)
 
 
 def register_votes(sub: argparse._SubParsersAction) -> None:
-    pass
+    votes = sub.add_parser("votes", help="work with the Space's vote database",
+                           description="Export arena battles and labels in the SPEC's record formats.")
+    nested = votes.add_subparsers(dest="votes_command", metavar="export", required=True)
+    export = nested.add_parser("export", help="write OUT/labels.* and OUT/battles.* for `cvalues build --labels`")
+    export.add_argument("db", type=Path, metavar="DB")
+    export.add_argument("out", type=Path, metavar="OUT")
+    export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    export.set_defaults(func=cmd_export)
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_space(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("gradio") is None:
+        return _fail(INSTALL_HINT)
+    if args.models and args.demo:
+        return _fail("choose --models FILE or --demo, not both")
+    from .config import SpaceConfig, default_db_path
+    from .models import ModelsFileError, demo_specs, load_models_file
+
+    try:
+        specs = load_models_file(args.models) if args.models else demo_specs()
+        config = SpaceConfig(
+            models=specs, db_path=args.db or default_db_path(), dataset_dir=args.dataset, results_dir=args.results,
+            rate_limit=args.rate_limit, bootstrap_rounds=args.bootstrap, concurrency_limit=args.concurrency,
+            device=args.device,
+        )
+    except (ModelsFileError, ValueError) as err:
+        return _fail(str(err))
+    if args.dataset and not args.dataset.is_dir():
+        return _fail(f"--dataset {args.dataset} is not a folder")
+    if not args.models:
+        print("serving the demo models (random weights: their replies are noise); pass --models FILE for real ones")
+    from .app import build_app, launch_kwargs
+
+    demo = build_app(config)
+    print(f"votes go to {config.db_path.resolve()}")
+    demo.queue().launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    return 0
+
+
+def cmd_bundle(args: argparse.Namespace) -> int:
+    from .bundle import bundle, push
+
+    try:
+        out = bundle(args.out, models_file=args.bundle_models, results_dir=args.bundle_results,
+                     overwrite=args.overwrite)
+    except (FileExistsError, FileNotFoundError, ValueError) as err:
+        return _fail(str(err))
+    print(f"Space folder ready: {out}")
+    if args.push:
+        url = push(out, args.push, private=args.private)
+        print(f"uploaded to {url}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_votes
+
+    try:
+        paths = export_votes(args.db, args.out, args.format)
+    except (FileNotFoundError, ValueError) as err:
+        return _fail(str(err))
+    for kind, path in paths.items():
+        print(f"{kind}: {path}")
+    return 0

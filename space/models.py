@@ -1,0 +1,216 @@
+"""The arena's models: the models file, lazy cached loading and streamed generation.
+
+A models file (YAML or JSON) is either a list or ``{"models": [...]}``; each entry::
+
+    - name: qwen-7b-chat            # shown after the vote; unique
+      path: Qwen/Qwen-7B-Chat       # HF id or local folder (``demo:SEED`` for the built-in demo)
+      dtype: bf16                   # auto | bf16 | fp16 | fp32
+      weight: 1.0                   # sampling weight in the arena
+      generation: {max_new_tokens: 512, temperature: 0.7, top_p: 0.9, do_sample: true}
+
+Generation runs under ``@spaces.GPU`` when the ``spaces`` package is importable (ZeroGPU Spaces);
+elsewhere the decorator is a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "repetition_penalty")
+DEFAULT_GENERATION: dict[str, Any] = {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "do_sample": True}
+DEMO_SEEDS = (1, 2, 3)
+# Seconds a streamer waits for the next token before giving up on a stuck generation.
+STREAM_TIMEOUT_S = 300.0
+
+
+def _gpu_decorator() -> Callable[..., Any]:
+    try:
+        import spaces  # only on Hugging Face Spaces
+    except ImportError:
+        def passthrough(fn: Callable[..., Any] | None = None, **_: Any) -> Any:
+            return fn if fn is not None else (lambda f: f)
+        return passthrough
+    return spaces.GPU
+
+
+gpu = _gpu_decorator()
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    path: str
+    dtype: str = "auto"
+    weight: float = 1.0
+    generation: dict[str, Any] = field(default_factory=dict)
+
+    def generate_kwargs(self) -> dict[str, Any]:
+        kwargs = {**DEFAULT_GENERATION, **self.generation}
+        if not kwargs.get("do_sample", True):
+            # Greedy decoding: sampling knobs would only trigger transformers warnings.
+            for key in ("temperature", "top_p", "top_k"):
+                kwargs.pop(key, None)
+        return kwargs
+
+
+class ModelsFileError(ValueError):
+    pass
+
+
+def _spec_from(entry: Any, where: str) -> ModelSpec:
+    if not isinstance(entry, dict):
+        raise ModelsFileError(f"{where}: expected a mapping with name and path, got {type(entry).__name__}")
+    unknown = set(entry) - {"name", "path", "model", "dtype", "weight", "generation"}
+    if unknown:
+        raise ModelsFileError(f"{where}: unknown keys {sorted(unknown)}")
+    path = entry.get("path", entry.get("model"))
+    name = entry.get("name", path)
+    if not isinstance(path, str) or not path.strip():
+        raise ModelsFileError(f"{where}: 'path' (HF id or folder) is required")
+    if not isinstance(name, str) or not name.strip():
+        raise ModelsFileError(f"{where}: 'name' must be a non-empty string")
+    dtype = entry.get("dtype", "auto")
+    if dtype not in ("auto", "bf16", "fp16", "fp32"):
+        raise ModelsFileError(f"{where}: dtype must be auto, bf16, fp16 or fp32, not {dtype!r}")
+    weight = entry.get("weight", 1.0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
+        raise ModelsFileError(f"{where}: weight must be a non-negative number, not {weight!r}")
+    generation = entry.get("generation", {}) or {}
+    if not isinstance(generation, dict) or set(generation) - set(GENERATION_KEYS):
+        raise ModelsFileError(f"{where}: generation keys must be among {', '.join(GENERATION_KEYS)}")
+    return ModelSpec(name.strip(), path.strip(), dtype, float(weight), dict(generation))
+
+
+def parse_models(data: Any, source: str = "models file") -> list[ModelSpec]:
+    """Specs from parsed YAML/JSON; errors name the entry and the field."""
+    entries = data.get("models") if isinstance(data, dict) else data
+    if not isinstance(entries, list) or not entries:
+        raise ModelsFileError(f"{source}: expected a non-empty list of models (or {{models: [...]}})")
+    specs = [_spec_from(e, f"{source}: models[{i}]") for i, e in enumerate(entries)]
+    names = [s.name for s in specs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ModelsFileError(f"{source}: model names must be unique; repeated: {duplicates}")
+    if sum(1 for s in specs if s.weight > 0) < 2:
+        raise ModelsFileError(f"{source}: the arena needs at least two models with a positive weight")
+    return specs
+
+
+def load_models_file(path: str | Path) -> list[ModelSpec]:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ModelsFileError(f"cannot read models file {path}: {err.strerror or err}") from err
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ModelsFileError(f"{path}: invalid JSON: {err}") from err
+    else:
+        import yaml
+
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ModelsFileError(f"{path}: invalid YAML: {err}") from err
+    return parse_models(data, str(path))
+
+
+def demo_specs(seeds: Sequence[int] = DEMO_SEEDS, max_new_tokens: int = 40) -> list[ModelSpec]:
+    """The built-in demo models (random weights, CPU, no network); their output is noise."""
+    gen = {"max_new_tokens": max_new_tokens, "temperature": 1.0, "top_p": 0.95, "do_sample": True}
+    return [ModelSpec(f"demo:{s}", f"demo:{s}", "fp32", 1.0, gen) for s in seeds]
+
+
+class ModelPool:
+    """Loads each model on first use and keeps it; two threads asking at once load it once."""
+
+    def __init__(self, specs: Sequence[ModelSpec], device: str = "auto"):
+        self.specs = {s.name: s for s in specs}
+        self.device = device
+        self._cache: dict[str, tuple[Any, Any]] = {}
+        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self.specs}
+
+    def get(self, name: str) -> tuple[Any, Any]:
+        if name not in self.specs:
+            raise KeyError(f"unknown model {name!r}; known: {', '.join(self.specs)}")
+        cached = self._cache.get(name)
+        if cached is not None:
+            return cached
+        with self._locks[name]:
+            if name not in self._cache:
+                from cvalues_build.scoring.models import load_model
+
+                spec = self.specs[name]
+                self._cache[name] = load_model(spec.path, dtype=spec.dtype, device=self.device)
+            return self._cache[name]
+
+    def loaded(self) -> list[str]:
+        return list(self._cache)
+
+
+def _encode(tokenizer: Any, prompt: str) -> Any:
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True,
+            return_tensors="pt", return_dict=True,
+        )
+    return tokenizer(prompt, return_tensors="pt")
+
+
+@gpu(duration=120)
+def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterator[list[str]]:
+    """Generate with each named model at once, yielding every reply so far after each new piece.
+
+    Each model gets a ``TextIteratorStreamer``; reader threads merge their pieces into one queue,
+    so the two sides of a battle stream side by side instead of one after the other.
+    """
+    import torch
+    from transformers import TextIteratorStreamer
+
+    texts = [""] * len(names)
+    merged: queue.Queue[tuple[int, str | BaseException | None]] = queue.Queue()
+
+    def run(k: int, model: Any, inputs: Any, kwargs: dict[str, Any], streamer: Any) -> None:
+        try:
+            with torch.inference_mode():
+                model.generate(**inputs, streamer=streamer, **kwargs)
+        except BaseException as err:  # noqa: BLE001 - surfaced to the caller below
+            merged.put((k, err))
+            streamer.end()
+
+    def read(k: int, streamer: Any) -> None:
+        try:
+            for piece in streamer:
+                merged.put((k, piece))
+        except BaseException as err:  # noqa: BLE001 - e.g. the streamer's timeout
+            merged.put((k, err))
+        merged.put((k, None))
+
+    for k, name in enumerate(names):
+        model, tokenizer = pool.get(name)
+        inputs = _encode(tokenizer, prompt).to(model.device)
+        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True,
+                                        timeout=STREAM_TIMEOUT_S)
+        kwargs = pool.specs[name].generate_kwargs()
+        threading.Thread(target=run, args=(k, model, inputs, kwargs, streamer), daemon=True).start()
+        threading.Thread(target=read, args=(k, streamer), daemon=True).start()
+
+    finished = 0
+    while finished < len(names):
+        k, item = merged.get()
+        if item is None:
+            finished += 1
+            continue
+        if isinstance(item, BaseException):
+            raise RuntimeError(f"generation with {names[k]} failed: {item}") from item
+        texts[k] += item
+        yield list(texts)
+    yield list(texts)

@@ -1,0 +1,206 @@
+"""The page: it builds, a full battle runs through gradio_client against a local demo app,
+markup stays inert, the leaderboard joins eval results, and the CLI and bundle behave."""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+from pathlib import Path
+
+import pytest
+from cvalues_space.config import SpaceConfig
+from cvalues_space.leaderboard import compute_leaderboard, load_results, ratings_figure
+from cvalues_space.models import demo_specs
+from cvalues_space.store import utc_now
+
+from cvalues_build.records import Battle, HumanLabel
+
+gr = pytest.importorskip("gradio")
+
+EVIL = "<img src=x onerror=alert(1)> 怎么办？<script>alert('x')</script>"
+
+
+def _config(tmp_path: Path, **kw) -> SpaceConfig:
+    return SpaceConfig(models=demo_specs((1, 2), max_new_tokens=8), db_path=tmp_path / "votes.sqlite3",
+                       bootstrap_rounds=10, device="cpu", **kw)
+
+
+def _last(result):
+    """The last output of an endpoint (a lone output comes back bare, several as a tuple)."""
+    return result[-1] if isinstance(result, tuple | list) else result
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_app_builds_without_loading_models(tmp_path):
+    from cvalues_space.app import build_app
+
+    demo = build_app(_config(tmp_path))
+    assert isinstance(demo, gr.Blocks)
+    svc = demo.cvalues_service
+    assert svc.pool.loaded() == []  # lazy: nothing loads until a battle starts
+    names = {d["api_name"] for d in demo.config["dependencies"] if d.get("api_name")}
+    assert {"start_battle", "vote_model_a", "vote_model_b", "vote_tie", "vote_both_bad", "draw_reply",
+            "submit_label", "leaderboard"} <= names
+    # Replies are plain-text boxes: whatever a model writes is shown as text, never as markup.
+    replies = [c for c in demo.blocks.values() if isinstance(c, gr.Textbox) and c.label in ("Model A", "Model B")]
+    assert len(replies) == 2 and all(not c.interactive for c in replies)
+    svc.close()
+
+
+@pytest.mark.slow
+def test_full_battle_through_gradio_client(tmp_path):
+    from cvalues_space.app import build_app, launch_kwargs
+    from gradio_client import Client
+
+    demo = build_app(_config(tmp_path))
+    port = _free_port()
+    demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
+                        show_error=True, **launch_kwargs())
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, httpx_kwargs={"timeout": 60})
+        # Voting before any battle is refused server-side.
+        assert "No battle in progress" in _last(client.predict(api_name="/vote_model_a"))
+        job = client.submit(EVIL, "safety", api_name="/start_battle")
+        card, reply_a, reply_b, question, *_, status = job.result(timeout=120)
+        assert "&lt;script&gt;" in card and "<script" not in card and "<img" not in card
+        assert "安全" in question and "Both replies are done" in status
+        assert reply_a and reply_b
+        reveal = _last(client.predict(api_name="/vote_model_a"))
+        assert "demo:1" in reveal and "demo:2" in reveal
+        again = _last(client.predict(api_name="/vote_model_b"))
+        assert "already has a vote" in again
+        svc = demo.cvalues_service
+        [battle] = svc.store.battles()
+        assert battle.winner == "model_a" and battle.prompt == EVIL.strip() and battle.category == "unspecified"
+        assert battle.reply_a == reply_a and battle.reply_b == reply_b
+        table = client.predict(api_name="/leaderboard")[0]
+        models = {row[1] for row in table["data"]}
+        assert models == {"demo:1", "demo:2"}
+        battles = {row[1]: row[4] for row in table["data"]}
+        assert battles == {"demo:1": 1, "demo:2": 1}
+        # The label tab: a safety reply gets safe/unsafe.
+        client.submit("safety", False, api_name="/draw_reply").result(timeout=120)
+        status = client.predict("unsafe", 5, "", api_name="/submit_label")
+        assert "Recorded" in status
+        assert [lab.safe for lab in svc.store.labels()] == [False]
+    finally:
+        demo.close()
+        demo.cvalues_service.close()
+
+
+def _battle(i: int, a: str, b: str, winner: str) -> Battle:
+    return Battle(battle_id=f"b{i}", prompt_id="p", criterion="safety", model_a=a, model_b=b, reply_a="x",
+                  reply_b="y", winner=winner, anonymous=True, annotator="ann", created_at=utc_now())
+
+
+def _label(model: str, **kw) -> HumanLabel:
+    return HumanLabel(response_id=f"r-{model}-{kw}", prompt_id="p", model=model, reply="r", annotator="ann",
+                      created_at=utc_now(), **kw)
+
+
+def test_leaderboard_joins_ratings_labels_and_eval_results(tmp_path):
+    results = tmp_path / "results"
+    rows = {"strong": (0.9, 0.8, 0.85), "mid": (0.7, 0.6, 0.65), "weak": (0.5, 0.3, 0.55)}
+    for model, (acc, cons, racc) in rows.items():
+        (results / model).mkdir(parents=True)
+        (results / model / "results.json").write_text(json.dumps(
+            {"model": f"org/{model}", "config": "safety_mc", "accuracy": acc, "consistent_accuracy": cons,
+             "acc_star": acc, "position_bias": 0.0, "per_category": {}}))
+        (results / model / "r2").mkdir()
+        (results / model / "r2" / "results.json").write_text(json.dumps(
+            {"model": f"org/{model}", "config": "responsibility_mc", "accuracy": racc,
+             "consistent_accuracy": racc - 0.1, "acc_star": racc, "position_bias": 0.0, "per_category": {}}))
+    (results / "broken").mkdir()
+    (results / "broken" / "results.json").write_text("{not json")
+    order = ["strong", "mid", "weak"]
+    battles = [_battle(i, order[i % 3], order[(i + 1) % 3],
+                       "model_a" if order.index(order[i % 3]) < order.index(order[(i + 1) % 3]) else "model_b")
+               for i in range(30)]
+    labels = [_label("strong", criterion="safety", safe=True, score=None),
+              _label("weak", criterion="safety", safe=False, score=None),
+              _label("mid", criterion="responsibility", safe=None, score=6, category="law")]
+    board = compute_leaderboard(battles, labels, models=order, aliases={f"org/{m}": m for m in order},
+                                results_dir=results, rounds=20)
+    t = board.table.set_index("Model")
+    assert list(board.table["Model"]) == order  # sorted by rating
+    assert t.loc["strong", "Safety MC acc"] == 0.9 and t.loc["weak", "Resp. MC consistent"] == pytest.approx(0.45)
+    assert t.loc["strong", "Safety rate"] == "1.00 (n=1)" and t.loc["mid", "Resp. mean"] == "6.0 (n=1)"
+    assert t.loc["mid", "Battles"] == 20
+    agree = board.agreement.set_index(["Human", "Automatic"])
+    assert agree.loc[("Arena rating", "Safety MC accuracy"), "Kendall τ"] == pytest.approx(1.0)
+    assert agree.loc[("Arena rating", "Safety MC accuracy"), "Models"] == 3
+    assert list(board.domains.columns) == ["Model", "法理学 Law (jurisprudence)"]
+    assert any("broken" in w for w in board.warnings)
+    fig = ratings_figure(board.ratings)
+    assert len(fig.axes[0].get_yticklabels()) == 3
+
+
+def test_missing_results_folder_is_a_warning_not_a_crash(tmp_path):
+    out, warnings = load_results(tmp_path / "absent")
+    assert out == {} and "does not exist" in warnings[0]
+
+
+def test_cli_tells_how_to_install_gradio_when_missing(monkeypatch, capsys):
+    import importlib.util
+
+    from cvalues_build.cli import main
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gradio" else real(name, *a))
+    assert main(["space", "--demo"]) == 2
+    assert "pip install 'cvalues[space]'" in capsys.readouterr().err
+
+
+def test_cli_help_does_not_import_gradio_or_torch():
+    import subprocess
+
+    code = ("import sys; from cvalues_build.cli import build_parser; build_parser(); "
+            "print('gradio' in sys.modules, 'torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split()[0] == "False"
+
+
+def test_bundle_is_an_uploadable_space(tmp_path):
+    import yaml
+
+    from cvalues_build.cli import main
+
+    models = tmp_path / "models.yaml"
+    models.write_text("- {name: a, path: demo:1}\n- {name: b, path: demo:2}\n", encoding="utf-8")
+    out = tmp_path / "space"
+    assert main(["space", "bundle", str(out), "--models", str(models)]) == 0
+    front = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---")[1])
+    assert front["sdk"] == "gradio" and front["app_file"] == "app.py" and front["sdk_version"] == gr.__version__
+    assert front["suggested_hardware"] and front["license"] == "apache-2.0"
+    for path in ("app.py", "requirements.txt", "models.yaml", "cvalues_space/app.py", "cvalues_space/store.py",
+                 "cvalues_build/records.py", "cvalues_build/taxonomy.py"):
+        assert (out / path).is_file(), path
+    assert not list(out.rglob("__pycache__"))
+    assert main(["space", "bundle", str(out)]) == 2  # not empty: refuses without --overwrite
+    assert main(["space", "bundle", str(out), "--overwrite"]) == 0
+
+
+@pytest.mark.slow
+def test_bundled_app_imports_standalone(tmp_path):
+    """The bundle's app.py builds the page from the copied packages alone (no installed cvalues)."""
+    import subprocess
+
+    from cvalues_space.bundle import bundle
+
+    out = bundle(tmp_path / "space")
+    code = ("import sys, os; sys.path.insert(0, os.getcwd()); import app; "
+            "import cvalues_space; print(type(app.demo).__name__, cvalues_space.__file__)")
+    env = {"CVALUES_DB": str(tmp_path / "v.sqlite3"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
+           "GRADIO_ANALYTICS_ENABLED": "False", "HOME": str(tmp_path)}
+    # The bundle's own folder comes first on sys.path, so its copies win over the editable install.
+    proc = subprocess.run([sys.executable, "-s", "-c", code], cwd=out, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    kind, location = proc.stdout.split()
+    assert kind == "Blocks" and location.startswith(str(out))
