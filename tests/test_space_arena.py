@@ -27,7 +27,7 @@ def arena(tmp_path):
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.floats(0.0, 10.0), min_size=2, max_size=8).filter(lambda w: sum(x > 0 for x in w) >= 2),
+@given(st.lists(st.one_of(st.just(0.0), st.floats(1e-3, 10.0)), min_size=2, max_size=8).filter(lambda w: sum(x > 0 for x in w) >= 2),
        st.integers(0, 2**32 - 1))
 def test_pairing_never_draws_a_model_against_itself(weights, seed):
     names = [f"m{i}" for i in range(len(weights))]
