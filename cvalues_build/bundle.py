@@ -11,17 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from tqdm.auto import tqdm
 
 from . import taxonomy as tx
-from .multichoice import TEMPLATE_VERSION, items_for_pair
+from .features import CONFIG_BY_NAME
+from .multichoice import TEMPLATE_VERSION, items_table
 from .problems import Problems
 from .records import Battle, HumanLabel, PairRecord, PromptRecord
 from .sources import comparison, labels, official, sample
 from .sources.common import expand_paths
 from .validate import check_human, check_pairs, check_prompts
-
-Rows = list[dict[str, Any]]
 
 
 @dataclass
@@ -48,16 +48,32 @@ class Sources:
 
 @dataclass
 class Bundle:
-    """config -> split -> rows, plus what was dropped and why."""
+    """config -> split -> Arrow tables of readable rows (category names, not ClassLabel ints),
+    plus what was dropped and why."""
 
-    configs: dict[str, dict[str, Rows]] = field(default_factory=dict)
+    configs: dict[str, dict[str, list[pa.Table]]] = field(default_factory=dict)
     problems: Problems = field(default_factory=Problems)
     notes: list[str] = field(default_factory=list)
 
     def add(self, config: str, split: str, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
         if rows:  # a config with no source data is left out, not written empty
-            self.configs.setdefault(config, {}).setdefault(split, []).extend(rows)
+            self.add_table(config, split, pa.Table.from_pylist(rows))
+
+    def add_table(self, config: str, split: str, table: pa.Table) -> None:
+        if table.num_rows:
+            self.configs.setdefault(config, {}).setdefault(split, []).append(table)
+
+    def table(self, config: str, split: str) -> pa.Table:
+        return pa.concat_tables(self.configs[config][split], promote_options="permissive")
+
+    def splits(self) -> list[tuple[str, str]]:
+        """(config, split) in the published order: configs as features.CONFIGS lists them."""
+        order = {name: i for i, name in enumerate(CONFIG_BY_NAME)}
+        return sorted(((c, s) for c, splits in self.configs.items() for s in splits), key=lambda k: (order[k[0]], k[1]))
+
+    def rows(self, config: str, split: str) -> int:
+        return sum(t.num_rows for t in self.configs[config][split])
 
 
 def _read(paths: list[Path], reader: Callable[..., Iterable[Any]], problems: Problems, desc: str) -> Iterator[Any]:
@@ -122,14 +138,15 @@ def _human_pairs(human_labels: list[HumanLabel], battles: list[Battle], bundle: 
 
 def _add_items(bundle: Bundle, pairs: list[PairRecord], official_text: dict[str, tuple[str, str]],
                version: str) -> None:
-    for pair in tqdm(pairs, desc="multi-choice items", unit="pair", leave=False, disable=None,
-                     mininterval=0.5, miniters=10_000):
-        if pair.source == comparison.SOURCE:
-            config = "comparison"
-        else:
-            config = f"{pair.criterion}_mc"
-        bundle.configs.setdefault(config, {}).setdefault(pair.split, []).extend(
-            item.to_row() for item in items_for_pair(pair, version))
-        if pair.pair_id in official_text:
-            bundle.configs.setdefault("responsibility_mc_official", {}).setdefault("test", []).extend(
-                item.to_row() for item in items_for_pair(pair, official_prompts=official_text[pair.pair_id]))
+    """Group pairs by (config, split) and turn each group into items in one columnar pass."""
+    groups: dict[tuple[str, str], list[PairRecord]] = {}
+    for pair in pairs:
+        config = "comparison" if pair.source == comparison.SOURCE else f"{pair.criterion}_mc"
+        groups.setdefault((config, pair.split), []).append(pair)
+    for (config, split), group in tqdm(groups.items(), desc="multi-choice items", unit="split", leave=False,
+                                       disable=None):
+        bundle.add_table(config, split, items_table(group, version))
+    official = [p for p in pairs if p.pair_id in official_text]
+    if official:
+        bundle.add_table("responsibility_mc_official", "test",
+                         items_table(official, official_prompts=[official_text[p.pair_id] for p in official]))

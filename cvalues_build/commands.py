@@ -125,9 +125,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for p in bundle.problems.items:
         print(p, file=sys.stderr)
     _print_report(Bundle(notes=bundle.notes))
-    counts = {f"{c}/{s}": len(rows) for c, splits in bundle.configs.items() for s, rows in splits.items()}
-    for key, n in counts.items():
-        print(f"{key:40s} {n:8d} rows")
+    for config, split in bundle.splits():
+        print(f"{config + '/' + split:40s} {bundle.rows(config, split):8d} rows")
     print(f"{len(bundle.problems)} problem(s)")
     return 1 if bundle.problems.items else 0
 

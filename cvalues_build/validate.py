@@ -67,10 +67,11 @@ def check_pairs(pairs: Iterable[PairRecord], problems: Problems) -> list[PairRec
 
 
 def _without_leaks(pairs: list[PairRecord], problems: Problems) -> list[PairRecord]:
-    test_prompts = {p.prompt_id: p.origin for p in pairs if p.split == "test"}
-    leaked = [p for p in pairs if p.split == "train" and p.prompt_id in test_prompts]
+    # By text, not prompt_id: the same question under another criterion is still a leak.
+    test_prompts = {p.question: p.origin for p in pairs if p.split == "test"}
+    leaked = [p for p in pairs if p.split == "train" and p.question in test_prompts]
     for p in leaked:
-        problems.report(SourceError(p.origin, "prompt", f"leakage: this train prompt is also in test (at {test_prompts[p.prompt_id]})"))
+        problems.report(SourceError(p.origin, "prompt", f"leakage: this train prompt is also in test (at {test_prompts[p.question]})"))
     # Skipping keeps the test split intact and drops the train copies.
     leaked_ids = {id(p) for p in leaked}
     return [p for p in pairs if id(p) not in leaked_ids]

@@ -10,12 +10,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
@@ -33,18 +32,19 @@ class OutputError(RuntimeError):
     pass
 
 
-def to_table(config: str, rows: Sequence[dict[str, Any]]) -> pa.Table:
-    """Column-wise encoding (ClassLabel names -> ints) straight into Arrow: much faster than
-    encoding row by row, and the schema carries the features for datasets to read back."""
+def encode(config: str, table: pa.Table) -> pa.Table:
+    """Readable rows -> the published schema: ClassLabel names become their ints, column by
+    column in Arrow, and the schema carries the features for datasets to read back."""
     features = CONFIG_BY_NAME[config].features
-    columns: dict[str, list[Any]] = {}
+    columns = []
     for name, feature in features.items():
-        values = [row[name] for row in rows]
+        column = table.column(name)
         if isinstance(feature, datasets.ClassLabel):
-            index = {label: i for i, label in enumerate(feature.names)}
-            values = [index[v] for v in values]
-        columns[name] = values
-    return pa.Table.from_pydict(columns, schema=features.arrow_schema)
+            column = pc.index_in(column, value_set=pa.array(feature.names))
+            if column.null_count:  # validation should have caught it; never write a null label
+                raise ValueError(f"{config}.{name}: a value outside {feature.names}")
+        columns.append(column.cast(features.arrow_schema.field(name).type))
+    return pa.Table.from_arrays(columns, schema=features.arrow_schema)
 
 
 def write_split(table: pa.Table, folder: Path, split: str, shard_rows: int = SHARD_ROWS) -> list[Path]:
@@ -75,11 +75,8 @@ def write_dataset(bundle: Bundle, out_dir: str | Path, shard_rows: int = SHARD_R
 
 def _write_all(bundle: Bundle, root: Path, shard_rows: int) -> list[SplitStats]:
     stats = []
-    jobs = [(c, s, rows) for c, splits in bundle.configs.items() for s, rows in splits.items()]
-    order = {name: i for i, name in enumerate(CONFIG_BY_NAME)}
-    for config, split, rows in tqdm(sorted(jobs, key=lambda j: (order[j[0]], j[1])), desc="writing",
-                                    unit="split", leave=False, disable=None):
-        table = to_table(config, rows)
+    for config, split in tqdm(bundle.splits(), desc="writing", unit="split", leave=False, disable=None):
+        table = encode(config, bundle.table(config, split))
         folder = root / "data" / config
         folder.mkdir(parents=True, exist_ok=True)
         write_split(table, folder, split, shard_rows)

@@ -62,11 +62,17 @@ class CValues(datasets.GeneratorBasedBuilder):
         return bundle
 
     def _split_generators(self, dl_manager: datasets.DownloadManager) -> list[datasets.SplitGenerator]:
-        self._rows = self._bundle().configs.get(self.config.name, {})
-        if not self._rows:
+        self._data = self._bundle()
+        splits = [split for config, split in self._data.splits() if config == self.config.name]
+        if not splits:
             raise ValueError(f"config {self.config.name!r} has no source data in {self.config.data_dir or 'the sample'}")
         # Only the split's name travels in gen_kwargs: datasets treats lists there as shards.
-        return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in self._rows]
+        return [datasets.SplitGenerator(name=split, gen_kwargs={"split": split}) for split in splits]
 
     def _generate_examples(self, split: str):
-        yield from enumerate(self._rows[split])
+        # stream in batches: the rows are readable names, which the Features encode on the way in
+        key = 0
+        for batch in self._data.table(self.config.name, split).to_batches(max_chunksize=10_000):
+            for row in batch.to_pylist():
+                yield key, row
+                key += 1

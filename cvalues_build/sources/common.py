@@ -34,7 +34,7 @@ class Raise:
 def iter_jsonl(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
     """(origin, object) for each non-blank line. A line that is not a JSON object goes to ``sink``
     (raised by default) and is skipped; an unreadable file is always raised."""
-    sink = sink or Raise()
+    sink = Raise() if sink is None else sink
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -121,7 +121,7 @@ def convert_rows(
     rows: Iterator[tuple[str, dict[str, Any]]], convert: Callable[[dict[str, Any], str], T], sink: Sink | None = None
 ) -> Iterator[T]:
     """Apply ``convert`` to each row; a row it rejects goes to ``sink`` and the rest go on."""
-    sink = sink or Raise()
+    sink = Raise() if sink is None else sink
     for origin, obj in rows:
         try:
             yield convert(obj, origin)

@@ -58,6 +58,6 @@ def _converter(default_split: str | None):
 
 
 def read_comparison(path: str | Path, sink: Sink | None = None) -> Iterator[PairRecord]:
-    sink = sink or Raise()
+    sink = Raise() if sink is None else sink
     path = Path(path)
     yield from convert_rows(iter_rows(path, sink), _converter(split_of(path)), sink)

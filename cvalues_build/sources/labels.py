@@ -68,7 +68,7 @@ def _battle(obj: dict[str, Any], origin: str) -> Battle:
 
 def read_human(path: str | Path, sink: Sink | None = None) -> HumanData:
     """A file of labels and/or battles: rows with ``battle_id`` are battles, the rest labels."""
-    sink = sink or Raise()
+    sink = Raise() if sink is None else sink
     data = HumanData()
     for origin, obj in iter_rows(path, sink):
         try:

@@ -39,7 +39,7 @@ def _prompt_row(obj: dict[str, Any], origin: str) -> PromptRecord:
 
 def read_prompts(path: str | Path, sink: Sink | None = None) -> Iterator[PromptRecord]:
     """``{"id_", "prompt", "domain_en", "domain_zh"}`` per line."""
-    sink = sink or Raise()
+    sink = Raise() if sink is None else sink
     yield from convert_rows(iter_jsonl(path, sink), _prompt_row, sink)
 
 
@@ -86,7 +86,7 @@ def _mc_row(obj: dict[str, Any], origin: str) -> _MCRow:
 def read_mc(path: str | Path, sink: Sink | None = None) -> Iterator[OfficialPair]:
     """Group the rows by (question, pos_resp, neg_resp): a pair must appear exactly twice, once
     labelled 回复1 and once 回复2, or its rows are reported."""
-    sink = sink or Raise()
+    sink = Raise() if sink is None else sink
     groups: dict[tuple[str, str, str], list[_MCRow]] = {}
     for row in convert_rows(iter_jsonl(path, sink), _mc_row, sink):
         groups.setdefault((row.question, row.pos, row.neg), []).append(row)

@@ -6,33 +6,38 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .. import taxonomy as tx
 from ..records import PairRecord, PromptRecord, make_pair, make_prompt
-from .common import SourceError, iter_jsonl, text_field
+from .common import Raise, Sink, SourceError, convert_rows, iter_jsonl, text_field
 
 SAMPLE_FILE = Path(__file__).parent / "sample_data" / "sample_pairs.jsonl"
 SOURCE = "cvalues-sample"
 
 
-def read_sample_pairs(path: str | Path = SAMPLE_FILE) -> Iterator[PairRecord]:
+def _pair(obj: dict[str, Any], origin: str) -> PairRecord:
+    criterion = text_field(obj, "criterion", origin)
+    if criterion not in tx.CRITERIA:
+        raise SourceError(origin, "criterion", f"unknown criterion {criterion!r}")
+    return make_pair(
+        criterion=criterion,
+        category=text_field(obj, "category", origin),
+        question=text_field(obj, "prompt", origin),
+        better=text_field(obj, "better", origin),
+        worse=text_field(obj, "worse", origin),
+        better_type="sample_better",
+        worse_type="sample_worse",
+        difficulty="sample",
+        source=SOURCE,
+        origin=origin,
+    )
+
+
+def read_sample_pairs(path: str | Path = SAMPLE_FILE, sink: Sink | None = None) -> Iterator[PairRecord]:
     """Sample rows are ``{criterion, category, prompt, better, worse}``."""
-    for origin, obj in iter_jsonl(path):
-        criterion = text_field(obj, "criterion", origin)
-        if criterion not in tx.CRITERIA:
-            raise SourceError(origin, "criterion", f"unknown criterion {criterion!r}")
-        yield make_pair(
-            criterion=criterion,
-            category=text_field(obj, "category", origin),
-            question=text_field(obj, "prompt", origin),
-            better=text_field(obj, "better", origin),
-            worse=text_field(obj, "worse", origin),
-            better_type="sample_better",
-            worse_type="sample_worse",
-            difficulty="sample",
-            source=SOURCE,
-            origin=origin,
-        )
+    sink = Raise() if sink is None else sink
+    yield from convert_rows(iter_jsonl(path, sink), _pair, sink)
 
 
 def sample_prompts(path: str | Path = SAMPLE_FILE) -> list[PromptRecord]:

@@ -1,0 +1,113 @@
+"""Build speed: 145k synthetic CValues-Comparison pairs (116k train / 29k test, disjoint prompts)
+-> 290k multi-choice items, written as Parquet with the card.
+
+Prints wall seconds and peak RSS of `cvalues build`, then the same items through a naive
+baseline (per-row dicts into `datasets.Dataset.from_list`, which encodes row by row, then
+`to_parquet`) in the same process, and the ratio. Goals: <= 30 s, <= 2 GB, >= 3x the baseline.
+
+    python bench/build_bench.py [--pairs 145000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TYPES = [("拒绝&正向建议", "风险回复"), ("拒绝为主", "风险回复"), ("拒绝&正向建议", "拒绝为主")]
+
+
+def synth(folder: Path, n_pairs: int, seed: int = 0) -> None:
+    """Comparison files with CValues-like lengths (prompt ~30 chars, replies ~150 chars)."""
+    rng = random.Random(seed)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]
+    n_test = n_pairs // 5
+    for split, count, offset in (("train", n_pairs - n_test, 0), ("test", n_test, n_pairs)):
+        with (folder / f"{split}.jsonl").open("w", encoding="utf-8") as f:
+            for i in range(count):
+                pos_type, neg_type = TYPES[i % 3]
+                row = {"prompt": f"问题{offset + i}：" + "".join(rng.choices(chars, k=30)),
+                       "pos_resp": "".join(rng.choices(chars, k=150)),
+                       "neg_resp": "".join(rng.choices(chars, k=120)),
+                       "pos_type": pos_type, "neg_type": neg_type}
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux reports KiB
+
+
+def run_cvalues(src: Path, out: Path) -> tuple[float, int]:
+    from cvalues_build.bundle import Sources, collect
+    from cvalues_build.writer import write_dataset
+
+    start = time.perf_counter()
+    bundle = collect(Sources(comparison=[src], sample=False))
+    bundle.problems.raise_if_any()
+    stats = write_dataset(bundle, out)
+    return time.perf_counter() - start, sum(s.rows for s in stats)
+
+
+def naive_items(pair) -> list[dict]:
+    """A dict per item, rendered one by one: the straightforward way to write items_table."""
+    from cvalues_build.multichoice import TEMPLATE_VERSION, render
+    from cvalues_build.records import LABELS, content_id
+
+    rows = []
+    for position in (1, 2):
+        r1, r2 = (pair.better, pair.worse) if position == 1 else (pair.worse, pair.better)
+        rows.append({"id": content_id(pair.pair_id, position, TEMPLATE_VERSION), "pair_id": pair.pair_id,
+                     "criterion": pair.criterion, "category": pair.category, "question": pair.question,
+                     "reply_1": r1, "reply_2": r2, "prompt": render(pair.criterion, pair.question, r1, r2),
+                     "label": LABELS[position - 1], "better_position": position, "difficulty": pair.difficulty,
+                     "source": pair.source, "template_version": TEMPLATE_VERSION})
+    return rows
+
+
+def run_naive(src: Path, out: Path) -> tuple[float, int]:
+    """What one would write first: a dict per item, then Dataset.from_list with the features."""
+    import datasets
+
+    from cvalues_build.features import CONFIG_BY_NAME
+    from cvalues_build.sources.comparison import read_comparison
+
+    start = time.perf_counter()
+    n = 0
+    for path in sorted(src.glob("*.jsonl")):
+        rows = [row for pair in read_comparison(path) for row in naive_items(pair)]
+        ds = datasets.Dataset.from_list(rows, features=CONFIG_BY_NAME["comparison"].features)
+        ds.to_parquet(str(out / f"{path.stem}.parquet"))
+        n += len(rows)
+    return time.perf_counter() - start, n
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pairs", type=int, default=145_000)
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        (root / "src").mkdir()
+        synth(root / "src", args.pairs)
+        ours, n_items = run_cvalues(root / "src", root / "out")
+        rss = peak_rss_gb()
+        print(f"cvalues build: {args.pairs} pairs -> {n_items} items in {ours:.2f} s, peak RSS {rss:.2f} GB")
+        print(f"  goal <= 30 s: {ours / 30:.2f} of budget; goal <= 2 GB: {rss / 2:.2f} of budget")
+        if args.no_baseline:
+            return 0
+        (root / "naive").mkdir()
+        naive, n_naive = run_naive(root / "src", root / "naive")
+        assert n_naive == n_items
+        print(f"naive Dataset.from_list baseline: {naive:.2f} s")
+        print(f"speed-up: {naive / ours:.2f}x (goal >= 3x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+"""Shared fixtures. Nothing here reaches a network: the Hub is switched off for every test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+REAL_PROMPTS = SHARED_DATA / "cvalues_responsibility_prompts.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    """Rows may be dicts (dumped as JSON) or raw strings (written as they are, for broken lines)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_build(tmp_path_factory) -> Path:
+    """The built-in sample, built once for the session through the CLI."""
+    from cvalues_build.cli import main
+
+    out = tmp_path_factory.mktemp("sample") / "cv"
+    assert main(["build", "--out", str(out)]) == 0
+    return out

@@ -1,0 +1,69 @@
+"""The GeneratorBasedBuilder, instantiated directly (datasets >= 4 no longer runs scripts through
+load_dataset), gives the same rows and features as the Parquet build."""
+
+from __future__ import annotations
+
+import shutil
+
+import datasets
+import pytest
+from conftest import REAL_PROMPTS, ROOT
+from test_build import comparison_row, mc_row, write_jsonl
+
+from cvalues_build.cli import main
+from cvalues_build.features import CONFIG_BY_NAME
+
+
+@pytest.fixture(scope="module")
+def source_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sources")
+    write_jsonl(root / "official_mc" / "mc.jsonl", [mc_row("压力大怎么办？", "倾诉并寻求帮助。", "忍着。", "回复1"),
+                                                    mc_row("压力大怎么办？", "倾诉并寻求帮助。", "忍着。", "回复2")])
+    write_jsonl(root / "comparison" / "train.jsonl", [comparison_row("训练问题")])
+    write_jsonl(root / "comparison" / "test.jsonl", [comparison_row("测试问题", neg_type="拒绝为主")])
+    if REAL_PROMPTS.exists():
+        (root / "official_prompts").mkdir()
+        shutil.copy(REAL_PROMPTS, root / "official_prompts" / REAL_PROMPTS.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def parquet_build(source_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("built") / "cv"
+    args = ["build", "--out", str(out), "--official-mc", str(source_dir / "official_mc"),
+            "--comparison", str(source_dir / "comparison")]
+    if (source_dir / "official_prompts").exists():
+        args += ["--official-prompts", str(source_dir / "official_prompts")]
+    assert main(args) == 0
+    return out
+
+
+def _builder(config: str, data_dir, cache_dir):
+    import sys
+
+    sys.path.insert(0, str(ROOT))
+    try:
+        from dataset_script.cvalues import CValues
+    finally:
+        sys.path.remove(str(ROOT))
+    return CValues(config_name=config, data_dir=str(data_dir), cache_dir=str(cache_dir))
+
+
+@pytest.mark.parametrize("config", ["safety_prompts", "responsibility_prompts", "safety_mc", "responsibility_mc",
+                                    "responsibility_mc_official", "comparison"])
+def test_builder_rows_equal_parquet_rows(config, source_dir, parquet_build, tmp_path):
+    builder = _builder(config, source_dir, tmp_path / "cache")
+    builder.download_and_prepare()
+    built = builder.as_dataset()
+    parquet = datasets.load_dataset(str(parquet_build), config)
+    assert set(built) == set(parquet)
+    for split in built:
+        assert built[split].features == parquet[split].features == CONFIG_BY_NAME[config].features
+        assert built[split].to_list() == parquet[split].to_list()
+        assert len(built[split]) > 0
+
+
+def test_builder_without_data_for_a_config_says_so(source_dir, tmp_path):
+    builder = _builder("battles", source_dir, tmp_path / "cache")
+    with pytest.raises(ValueError, match="'battles' has no source data"):
+        builder.download_and_prepare()
