@@ -8,6 +8,11 @@ Why a process-wide lock on top of SQLite's own: SQLite lets one writer in at a t
 others sleep in its busy handler with growing back-off, which is what ruins tail latency under 50
 concurrent writers. Queueing them on a Python lock instead hands the database over at once.
 ``busy_timeout`` still covers writers in other processes (e.g. ``cvalues votes export``).
+
+Why checkpoints run on their own thread: SQLite's automatic WAL checkpoint runs inside the commit
+that crosses the threshold, so one vote in a few hundred pays for copying the whole WAL back (tens
+of ms, with every queued writer waiting behind it). Here commits never checkpoint; a background
+thread runs a PASSIVE checkpoint, which does not block writers, every CHECKPOINT_EVERY commits.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,6 +34,7 @@ from typing import Any
 from cvalues_build.records import WINNERS, Battle, HumanLabel, content_id
 
 SCHEMA_VERSION = 1
+CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -89,6 +96,38 @@ _LABEL_FIELDS = (
 )
 
 
+class FairLock:
+    """A FIFO lock: waiters get it in arrival order, handed over directly on release.
+
+    ``threading.Lock`` lets the thread that just released re-acquire at once (it still holds the
+    GIL), so under 50 writers a few threads starve and the latency tail grows; first come, first
+    served keeps the worst case near (writers × one commit).
+    """
+
+    def __init__(self) -> None:
+        self._mutex = threading.Lock()
+        self._busy = False
+        self._waiters: deque[threading.Lock] = deque()
+
+    def __enter__(self) -> FairLock:
+        with self._mutex:
+            if not self._busy:
+                self._busy = True
+                return self
+            baton = threading.Lock()
+            baton.acquire()
+            self._waiters.append(baton)
+        baton.acquire()  # released by the previous holder: the lock is now ours
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._mutex:
+            if self._waiters:
+                self._waiters.popleft().release()
+            else:
+                self._busy = False
+
+
 class DuplicateVote(ValueError):
     """The battle (or this annotator's label of this reply) is already stored."""
 
@@ -124,9 +163,12 @@ class VoteStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous.upper()
         self._local = threading.local()
-        self._write_lock = threading.Lock()
+        self._write_lock = FairLock()
         self._conns: list[sqlite3.Connection] = []
         self._conns_lock = threading.Lock()
+        self._commits = 0
+        self._closing = False
+        self._checkpoint_due = threading.Event()
         conn = self._conn()
         with self._write_lock:
             conn.executescript(_SCHEMA)  # autocommit mode: each statement is its own transaction
@@ -134,6 +176,9 @@ class VoteStore:
             # The salt lives in the database so that annotator hashes stay stable across restarts.
             conn.execute("INSERT OR IGNORE INTO meta VALUES ('salt', ?)", (secrets.token_hex(16),))
         self._salt = salt or os.environ.get("CVALUES_ANNOTATOR_SALT") or self._meta("salt")
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="cvalues-wal-checkpoint",
+                                              daemon=True)
+        self._checkpointer.start()
 
     # -- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -144,6 +189,7 @@ class VoteStore:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={self._synchronous}")
             conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
             with self._conns_lock:
@@ -162,11 +208,34 @@ class VoteStore:
         conn.execute("COMMIT")
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        with self._write_lock, self._transaction() as conn:
-            conn.execute(sql, params)
+        with self._write_lock:
+            with self._transaction() as conn:
+                conn.execute(sql, params)
+            self._commits += 1
+            if self._commits % CHECKPOINT_EVERY == 0:
+                self._checkpoint_due.set()
+
+    def _checkpoint_loop(self) -> None:
+        while not self._closing:
+            self._checkpoint_due.wait(timeout=60.0)
+            self._checkpoint_due.clear()
+            if self._closing:
+                return
+            try:
+                self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:
+                pass  # a busy or closed database: the next round (or the next open) checkpoints
 
     def close(self) -> None:
-        """Close every connection this store opened (from any thread)."""
+        """Checkpoint, then close every connection this store opened (from any thread)."""
+        self._closing = True
+        self._checkpoint_due.set()
+        self._checkpointer.join(timeout=10)
+        try:
+            with self._write_lock:
+                self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            pass
         with self._conns_lock:
             for conn in self._conns:
                 conn.close()
