@@ -1,0 +1,101 @@
+"""Generation mode: the model writes its answer (greedy, batched, left-padded), and the metric's
+parser reads it, as the paper's automatic evaluation does."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .batching import run_with_backoff
+
+DEFAULT_MAX_NEW_TOKENS = 16
+
+
+def has_chat_template(tokenizer: Any) -> bool:
+    return bool(getattr(tokenizer, "chat_template", None))
+
+
+def build_inputs(tokenizer: Any, prompts: Sequence[str], use_chat_template: bool) -> tuple[list[list[int]], bool]:
+    """Token ids per prompt, and whether the chat template was applied. The template is used
+    when asked for and the tokenizer has one; templated text already holds its special tokens."""
+    chat = use_chat_template and has_chat_template(tokenizer)
+    ids = []
+    for prompt in prompts:
+        if chat:
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+            )
+            ids.append(tokenizer(text, add_special_tokens=False)["input_ids"])
+        else:
+            ids.append(tokenizer(prompt)["input_ids"])
+    return ids, chat
+
+
+def answer_text(prompt: str, generation: str, chat: bool, answer_prefix: str = "回复") -> str:
+    """The text the parser reads. Without a chat template the model continues the prompt, which
+    ends with "…答案：回复", so its answer is that prefix plus what it wrote."""
+    if not chat and prompt.endswith(answer_prefix):
+        return answer_prefix + generation
+    return generation
+
+
+class Generator:
+    """Greedy batched generation; ``tokens_seen`` counts prompt plus generated tokens."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_new_tokens = max_new_tokens
+        self.device = next(model.parameters()).device
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else tokenizer.eos_token_id
+        self.tokens_seen = 0
+
+    def generate_batch(self, inputs: list[list[int]]) -> list[str]:
+        import torch
+
+        width = max(len(s) for s in inputs)
+        # Left padding: every row's last real token sits at the same column, where generation starts.
+        ids = torch.tensor([[self.pad_id] * (width - len(s)) + s for s in inputs], device=self.device)
+        mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in inputs], device=self.device)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=self.max_new_tokens,
+                pad_token_id=self.pad_id, num_beams=1, temperature=None, top_p=None, top_k=None,
+            )
+        new = out[:, width:]
+        texts = []
+        eos = self.tokenizer.eos_token_id
+        for row in new.tolist():
+            # Cut at the first eos: later tokens are padding added for rows that finished early.
+            if eos is not None and eos in row:
+                row = row[: row.index(eos)]
+            self.tokens_seen += len(row)
+            texts.append(self.tokenizer.decode(row, skip_special_tokens=True))
+        self.tokens_seen += int(mask.sum())
+        return texts
+
+    def generate(
+        self,
+        inputs: Sequence[list[int]],
+        *,
+        batch_size: int | None = 16,
+        token_budget: int | None = None,
+        adaptive: bool = False,
+        on_batch: Callable[[list[int], list[str]], None] | None = None,
+    ) -> list[str]:
+        """Generations in the original order; batches run longest first."""
+        results: list[str | None] = [None] * len(inputs)
+
+        def run(batch: list[int]) -> None:
+            texts = self.generate_batch([inputs[i] for i in batch])
+            for i, t in zip(batch, texts, strict=True):
+                results[i] = t
+            if on_batch is not None:
+                on_batch(batch, texts)
+
+        lengths = [len(s) + self.max_new_tokens for s in inputs]
+        run_with_backoff(lengths, run, max_items=batch_size, token_budget=token_budget, adaptive=adaptive)
+        return [r or "" for r in results]

@@ -1,0 +1,273 @@
+"""Log-likelihood scoring of multi-choice continuations.
+
+Every cvalues prompt ends with "答案：回复", so the choices "1" and "2" share everything but their
+last token: one forward pass over the shared part gives the log-probability of every choice at
+the final position (plus any shared continuation tokens before it). Choices that differ earlier
+fall back to a shared-prefix pass: the common prefix runs once, its KV cache is copied, and
+only the differing suffixes run per choice.
+
+Batches are sorted longest first and cut by a token budget; padding may be on either side, with
+explicit position ids so that left padding gives the same numbers as right padding.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .batching import run_with_backoff
+
+Progress = Callable[[list[int], list[list[float]]], None]
+
+
+@dataclass
+class Request:
+    """One item's encoded choices.
+
+    ``tokens`` is what the batched pass runs. In the single-pass case it is the shared sequence
+    (every choice minus its last token) and ``last`` holds each choice's final token; otherwise
+    ``tokens`` is the common prefix and ``suffixes`` the per-choice remainders. ``starts[c]`` is
+    where choice c's continuation begins (tokens from there on are scored).
+    """
+
+    tokens: list[int]
+    starts: list[int]
+    last: list[int] | None = None
+    suffixes: list[list[int]] | None = None
+    full_lengths: list[int] = field(default_factory=list)
+
+    @property
+    def single_pass(self) -> bool:
+        return self.last is not None
+
+
+def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
+    n = min(len(s) for s in seqs)
+    for i in range(n):
+        if any(s[i] != seqs[0][i] for s in seqs[1:]):
+            return i
+    return n
+
+
+def encode_request(tokenizer: Any, context: str, continuations: Sequence[str], add_special_tokens: bool = True) -> Request:
+    """Tokenise ``context + continuation`` as a whole (tokenisers may merge across the boundary)
+    and score from the first token that differs from the context alone."""
+    if len(continuations) < 2:
+        raise ValueError("need at least two continuations to compare")
+    ctx = tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
+    fulls = [tokenizer(context + c, add_special_tokens=add_special_tokens)["input_ids"] for c in continuations]
+    starts = [_common_prefix_len([ctx, f]) for f in fulls]
+    for c, (s, f) in enumerate(zip(starts, fulls, strict=True)):
+        if s == 0:
+            raise ValueError("the context encodes to no tokens, so the first continuation token has nothing to condition on")
+        if s >= len(f):
+            raise ValueError(f"continuation {continuations[c]!r} adds no tokens after the context")
+    lengths = {len(f) for f in fulls}
+    shared = fulls[0][:-1]
+    if len(lengths) == 1 and all(f[:-1] == shared for f in fulls):
+        return Request(tokens=shared, starts=starts, last=[f[-1] for f in fulls], full_lengths=[len(f) for f in fulls])
+    # Keep at least one token in every suffix, so each choice's last position is computed in its
+    # own branch (a choice may be a prefix of another).
+    cut = min(_common_prefix_len(fulls), min(len(f) for f in fulls) - 1)
+    return Request(tokens=fulls[0][:cut], starts=starts, suffixes=[f[cut:] for f in fulls],
+                   full_lengths=[len(f) for f in fulls])
+
+
+def _accepts(model: Any, name: str) -> bool:
+    try:
+        return name in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _cache_arg(model: Any) -> str:
+    """transformers 5 calls the KV cache ``cache``; 4.x called it ``past_key_values``."""
+    return "cache" if _accepts(model, "cache") else "past_key_values"
+
+
+def _output_cache(out: Any) -> Any:
+    cache = out.get("cache") if hasattr(out, "get") else None
+    return cache if cache is not None else out.past_key_values
+
+
+def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, side: str) -> tuple[list[list[int]], list[list[int]], list[int]]:
+    """``(input_ids, attention_mask, offsets)``: ``offsets[i]`` is where row i's tokens begin."""
+    if side not in ("left", "right"):
+        raise ValueError(f"padding side must be left or right, got {side!r}")
+    width = max(len(s) for s in seqs)
+    ids, mask, offsets = [], [], []
+    for s in seqs:
+        pad = width - len(s)
+        if side == "right":
+            ids.append(list(s) + [pad_id] * pad)
+            mask.append([1] * len(s) + [0] * pad)
+            offsets.append(0)
+        else:
+            ids.append([pad_id] * pad + list(s))
+            mask.append([0] * pad + [1] * len(s))
+            offsets.append(pad)
+    return ids, mask, offsets
+
+
+class LoglikScorer:
+    """Scores requests with a causal LM. ``tokens_seen`` counts the real (unpadded) tokens run."""
+
+    def __init__(self, model: Any, tokenizer: Any, padding_side: str | None = None):
+        self.model = model
+        self.tokenizer = tokenizer
+        self.padding_side = padding_side or getattr(tokenizer, "padding_side", "right") or "right"
+        pad = tokenizer.pad_token_id
+        self.pad_id = pad if pad is not None else (tokenizer.eos_token_id or 0)
+        self.device = next(model.parameters()).device
+        self.tokens_seen = 0
+        self._positions = _accepts(model, "position_ids")
+        self._keep = _accepts(model, "logits_to_keep")
+        self._cache_name = _cache_arg(model)
+
+    # -- the batched pass over ``tokens`` ---------------------------------------------------------
+    def _forward_rows(self, seqs: list[list[int]], wanted: list[list[int]], use_cache: bool = False):
+        """Run a padded batch; return per row the float32 log-softmax at the original positions
+        ``wanted[row]`` (shape [len(wanted[row]), vocab]) and the model output."""
+        import torch
+
+        ids, mask, offsets = pad_batch(seqs, self.pad_id, self.padding_side)
+        input_ids = torch.tensor(ids, device=self.device)
+        attention = torch.tensor(mask, device=self.device)
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention, "use_cache": use_cache}
+        if self._positions:
+            # Left padding would otherwise shift every real token's position; pads get position 0.
+            kwargs["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0)
+        padded = [[p + off for p in want] for want, off in zip(wanted, offsets, strict=True)]
+        keep = sorted({p for row in padded for p in row})
+        if self._keep:
+            # Only the scored positions go through the LM head: the full vocab x length logits are
+            # the biggest tensor of the pass and almost all of it would be thrown away.
+            kwargs["logits_to_keep"] = torch.tensor(keep, device=self.device)
+        out = self.model(**kwargs)
+        logits = out.logits
+        column = {p: j for j, p in enumerate(keep)} if self._keep else None
+        rows = []
+        for r, row in enumerate(padded):
+            cols = [column[p] for p in row] if column is not None else row
+            rows.append(logits[r, cols].float().log_softmax(-1))
+        self.tokens_seen += sum(len(s) for s in seqs)
+        return rows, out
+
+    def _score_single_pass(self, reqs: list[Request]) -> list[list[float]]:
+        wanted = []
+        for req in reqs:
+            first = min(req.starts)
+            # logits at position p predict token p + 1
+            wanted.append(list(range(first - 1, len(req.tokens))))
+        rows, _ = self._forward_rows([r.tokens for r in reqs], wanted)
+        results = []
+        for req, lp in zip(reqs, rows, strict=True):
+            first = min(req.starts)
+            shared_tokens = req.tokens[first:]
+            shared = lp[:-1].gather(-1, _col(shared_tokens, lp.device)).squeeze(-1) if shared_tokens else None
+            item = []
+            for start, last in zip(req.starts, req.last or [], strict=True):
+                total = float(lp[-1, last])
+                if shared is not None:
+                    total += float(shared[start - first:].sum())
+                item.append(total)
+            results.append(item)
+        return results
+
+    def _score_shared_prefix(self, req: Request) -> list[float]:
+        """The fallback: the prefix once with a KV cache, then every choice's suffix on a copy."""
+        import torch
+
+        suffixes = req.suffixes or []
+        cut = len(req.tokens)
+        first = min(req.starts)
+        wanted = list(range(min(first, cut) - 1, cut))
+        rows, out = self._forward_rows([req.tokens], [wanted], use_cache=True)
+        prefix_lp = rows[0]  # row j is position wanted[j]
+        cache = _output_cache(out)
+        k = len(suffixes)
+        cache.batch_repeat_interleave(k)
+        width = max(len(s) for s in suffixes)
+        ids = torch.tensor([s + [self.pad_id] * (width - len(s)) for s in suffixes], device=self.device)
+        # Right-padded suffixes: causal attention keeps pads out of every real position.
+        attention = torch.ones((k, cut + width), dtype=torch.long, device=self.device)
+        kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": attention, self._cache_name: cache, "use_cache": True}
+        if self._positions:
+            kwargs["position_ids"] = torch.arange(cut, cut + width, device=self.device).expand(k, -1)
+        suffix_lp = self.model(**kwargs).logits.float().log_softmax(-1)
+        self.tokens_seen += sum(len(s) for s in suffixes)
+        results = []
+        for c, (suffix, start) in enumerate(zip(suffixes, req.starts, strict=True)):
+            full = req.tokens + suffix
+            total = 0.0
+            for p in range(start, len(full)):
+                # token p is predicted by position p - 1: in the prefix pass, or in the suffix pass
+                if p - 1 < cut:
+                    total += float(prefix_lp[p - 1 - wanted[0], full[p]])
+                else:
+                    total += float(suffix_lp[c, p - 1 - cut, full[p]])
+            results.append(total)
+        return results
+
+    def score_batch(self, reqs: list[Request]) -> list[list[float]]:
+        """Log-probabilities, ``[item][choice]``, for one batch of requests."""
+        import torch
+
+        with torch.inference_mode():
+            single = [i for i, r in enumerate(reqs) if r.single_pass]
+            out: list[list[float] | None] = [None] * len(reqs)
+            if single:
+                for i, res in zip(single, self._score_single_pass([reqs[i] for i in single]), strict=True):
+                    out[i] = res
+            for i, r in enumerate(reqs):
+                if not r.single_pass:
+                    out[i] = self._score_shared_prefix(r)
+        return [o for o in out if o is not None]
+
+    def score(
+        self,
+        requests: Sequence[Request],
+        *,
+        batch_size: int | None = 16,
+        token_budget: int | None = None,
+        adaptive: bool = False,
+        on_batch: Progress | None = None,
+    ) -> list[list[float]]:
+        """Score all requests, longest first in batches, and return them in the original order.
+        ``on_batch(indices, logprobs)`` is called as each batch finishes (for crash-safe writes)."""
+        results: list[list[float] | None] = [None] * len(requests)
+
+        def run(batch: list[int]) -> None:
+            scores = self.score_batch([requests[i] for i in batch])
+            for i, s in zip(batch, scores, strict=True):
+                results[i] = s
+            if on_batch is not None:
+                on_batch(batch, scores)
+
+        lengths = [max(len(r.tokens), max(r.full_lengths, default=0)) for r in requests]
+        run_with_backoff(lengths, run, max_items=batch_size, token_budget=token_budget, adaptive=adaptive)
+        return [r if r is not None else [] for r in results]
+
+
+def _col(tokens: list[int], device: Any):
+    import torch
+
+    return torch.tensor(tokens, device=device).unsqueeze(-1)
+
+
+def naive_logprobs(model: Any, tokenizer: Any, context: str, continuations: Sequence[str]) -> list[float]:
+    """The reference: one separate, unpadded, full forward per choice. For tests and the bench."""
+    import torch
+
+    out = []
+    ctx = tokenizer(context)["input_ids"]
+    device = next(model.parameters()).device
+    with torch.inference_mode():
+        for c in continuations:
+            full = tokenizer(context + c)["input_ids"]
+            start = _common_prefix_len([ctx, full])
+            logits = model(input_ids=torch.tensor([full], device=device)).logits[0].float().log_softmax(-1)
+            out.append(float(sum(logits[p - 1, full[p]] for p in range(start, len(full)))))
+    return out
