@@ -77,8 +77,10 @@ class Bundle:
 
 
 def _read(paths: list[Path], reader: Callable[..., Iterable[Any]], problems: Problems, desc: str) -> Iterator[Any]:
-    for path in tqdm(expand_paths(paths), desc=desc, unit="file", leave=False, disable=None):
-        yield from reader(path, problems)
+    """Every record of every file, with a progress bar per file (shown on a terminal only)."""
+    for path in expand_paths(paths):
+        yield from tqdm(reader(path, problems), desc=f"{desc}: {path.name}", unit=" rows", leave=False,
+                        disable=None, mininterval=0.5)
 
 
 def collect(sources: Sources, problems: Problems | None = None) -> Bundle:
