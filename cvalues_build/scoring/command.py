@@ -36,7 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="loglik: compare log P(回复1) vs log P(回复2), one forward per item (default); "
                         "generate: greedy answer parsed by the metric")
     p.add_argument("--batch-size", default="auto", help="items per batch, or auto (token budget, halves on OOM)")
-    p.add_argument("--limit", type=int, default=None, help="score only the first N items")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N items (rounded down to whole pairs)")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="auto: bf16 on GPU, fp32 on CPU")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=True,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import platform
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -73,7 +74,7 @@ def load_items(dataset: str, config: str, limit: int | None = None) -> Items:
     if limit is not None:
         if limit < 1:
             raise ValueError(f"--limit must be at least 1, got {limit}")
-        ds = ds.select(range(min(limit, len(ds))))
+        ds = ds.select(whole_pair_prefix(ds["pair_id"], limit))
     cats = ds["category"]
     feature = ds.features["category"]
     if hasattr(feature, "int2str"):
@@ -87,6 +88,20 @@ def load_items(dataset: str, config: str, limit: int | None = None) -> Items:
         ids=list(ds["id"]), pair_ids=list(ds["pair_id"]), categories=[str(c) for c in cats], labels=labels,
         prompts=list(ds["prompt"]), template_version=",".join(versions), fingerprint=ds._fingerprint,
     )
+
+
+def whole_pair_prefix(pair_ids: list[str], limit: int) -> list[int]:
+    """Indices of the first ``limit`` items, rounded down to whole pairs (at least one pair):
+    consistent accuracy needs both orders of every pair it counts."""
+    groups: dict[str, list[int]] = {}
+    for i, p in enumerate(pair_ids):
+        groups.setdefault(p, []).append(i)
+    keep: list[int] = []
+    for group in groups.values():  # in order of first appearance
+        if keep and len(keep) + len(group) > limit:
+            break
+        keep += group
+    return sorted(keep)
 
 
 def continuations_for(prompt: str) -> list[str]:
@@ -272,9 +287,12 @@ def _results(opts: EvalOptions, items: Items, rows: list[dict[str, Any]], stats:
 
     metric = load_metric(opts.metric)
     key = "pred" if opts.mode == "loglik" else "answer"
+    pair_ids = [r["pair_id"] for r in rows]
+    complete = all(n == 2 for n in Counter(pair_ids).values())
     scores = metric.compute(
         predictions=[r[key] for r in rows], references=[r["label"] for r in rows],
-        pair_ids=[r["pair_id"] for r in rows], categories=[r["category"] for r in rows],
+        # A source whose pairs are not all asked in both orders has no consistent accuracy.
+        pair_ids=pair_ids if complete else None, categories=[r["category"] for r in rows],
         bootstrap=opts.bootstrap, seed=opts.seed,
     )
     seconds = max((s["seconds"] for s in stats), default=0.0)
