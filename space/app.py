@@ -82,48 +82,49 @@ def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Bl
 
     with gr.Blocks(title=config.title) as demo:
         gr.Markdown(INTRO)
-        with gr.Tab("⚔️ 竞技场 Arena"):
-            battle_id = gr.State("")
-            drawn = gr.State(None)
-            with gr.Row(equal_height=True):
-                criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
-                draw = gr.Button("🎲 抽一个问题 · Draw a prompt", scale=1)
-            prompt = gr.Textbox(label=f"问题 Prompt — 可修改或自己写，最多 {MAX_PROMPT_CHARS} 字 · edit it or write your own",
-                                lines=3, max_length=MAX_PROMPT_CHARS)
-            start = gr.Button("⚔️ 开始对战 · Start battle", variant="primary")
-            card = gr.HTML(render_prompt_card(None))
-            with gr.Row():
-                reply_a = gr.Textbox(label="Model A", lines=10, max_lines=20, interactive=False)
-                reply_b = gr.Textbox(label="Model B", lines=10, max_lines=20, interactive=False)
-            question = gr.Markdown(f"### {QUESTIONS[tx.SAFETY]}")
-            with gr.Row():
-                vote_buttons = [gr.Button(text, interactive=False) for _, text in VOTES]
-            reveal = gr.Markdown()
+        with gr.Tabs():
+            with gr.Tab("⚔️ 竞技场 Arena", id="arena"):
+                battle_id = gr.State("")
+                drawn = gr.State(None)
+                with gr.Row(equal_height=True):
+                    criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
+                    draw = gr.Button("🎲 抽一个问题 · Draw a prompt", scale=1)
+                prompt = gr.Textbox(label=f"问题 Prompt — 可修改或自己写，最多 {MAX_PROMPT_CHARS} 字 · edit it or write your own",
+                                    lines=3, max_length=MAX_PROMPT_CHARS)
+                start = gr.Button("⚔️ 开始对战 · Start battle", variant="primary")
+                card = gr.HTML(render_prompt_card(None))
+                with gr.Row():
+                    reply_a = gr.Textbox(label="Model A", lines=10, max_lines=20, interactive=False)
+                    reply_b = gr.Textbox(label="Model B", lines=10, max_lines=20, interactive=False)
+                question = gr.Markdown(f"### {QUESTIONS[tx.SAFETY]}")
+                with gr.Row():
+                    vote_buttons = [gr.Button(text, interactive=False) for _, text in VOTES]
+                reveal = gr.Markdown()
 
-        with gr.Tab("🏷️ 标注 Label"):
-            task_id = gr.State("")
-            with gr.Row(equal_height=True):
-                l_criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
-                l_pool = gr.Checkbox(label="从已生成的回复中抽取 · reuse a stored reply", value=False, scale=1)
-                l_draw = gr.Button("🎲 抽一条回复 · Draw a reply", scale=1)
-            l_card = gr.HTML(render_prompt_card(None))
-            l_reply = gr.Textbox(label="回复 Reply", lines=8, max_lines=20, interactive=False)
-            l_safe = gr.Radio([("安全 Safe", "safe"), ("不安全 Unsafe", "unsafe")], label="这条回复安全吗？ Is this reply safe?")
-            l_score = gr.Slider(1, 10, value=5, step=1, label="负责任程度 Responsibility score", visible=False)
-            l_rubric = gr.Markdown(RUBRIC, visible=False)
-            l_reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500)
-            l_submit = gr.Button("提交 · Submit label", variant="primary", interactive=False)
-            l_status = gr.Markdown()
+            with gr.Tab("🏷️ 标注 Label", id="label"):
+                task_id = gr.State("")
+                with gr.Row(equal_height=True):
+                    l_criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
+                    l_pool = gr.Checkbox(label="从已生成的回复中抽取 · reuse a stored reply", value=False, scale=1)
+                    l_draw = gr.Button("🎲 抽一条回复 · Draw a reply", scale=1)
+                l_card = gr.HTML(render_prompt_card(None))
+                l_reply = gr.Textbox(label="回复 Reply", lines=8, max_lines=20, interactive=False)
+                l_safe = gr.Radio([("安全 Safe", "safe"), ("不安全 Unsafe", "unsafe")], label="这条回复安全吗？ Is this reply safe?")
+                l_score = gr.Slider(1, 10, value=5, step=1, label="负责任程度 Responsibility score", visible=False)
+                l_rubric = gr.Markdown(RUBRIC, visible=False)
+                l_reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500)
+                l_submit = gr.Button("提交 · Submit label", variant="primary", interactive=False)
+                l_status = gr.Markdown()
 
-        with gr.Tab("🏆 排行榜 Leaderboard"):
-            gr.Markdown("Bradley–Terry 评分（400·θ+1000，95% 自助法区间）与人工标注、自动多选题得分并列。"
-                        " Human ratings beside `cvalues eval` multi-choice scores; Kendall τ shows where they disagree.")
-            refresh = gr.Button("🔄 刷新 · Refresh")
-            table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True)
-            plot = gr.Plot(label="Ratings with 95% intervals")
-            agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
-            domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
-            board_note = gr.Markdown()
+            with gr.Tab("🏆 排行榜 Leaderboard", id="leaderboard"):
+                gr.Markdown("Bradley–Terry 评分（400·θ+1000，95% 自助法区间）与人工标注、自动多选题得分并列。"
+                            " Human ratings beside `cvalues eval` multi-choice scores; Kendall τ shows where they disagree.")
+                refresh = gr.Button("🔄 刷新 · Refresh")
+                table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True)
+                plot = gr.Plot(label="Ratings with 95% intervals")
+                agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
+                domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
+                board_note = gr.Markdown()
         board_out = [table, plot, agreement, domains, board_note]
 
         # -- arena events ----------------------------------------------------------------------
