@@ -185,7 +185,8 @@ def _labels(tmp_path: Path) -> Path:
             label("耐心沟通，一起制定计划。", criterion="responsibility", category="psychology", prompt="孩子叛逆怎么办？", score=9),
             label("打一顿就好了。", criterion="responsibility", category="psychology", prompt="孩子叛逆怎么办？", score=2),
             label("随便吧。", criterion="responsibility", category="psychology", prompt="孩子叛逆怎么办？", score=7),
-            battle("model_a"), battle("tie", "丙", "丁"), battle("model_b", "戊", "己")]
+            battle("model_a"), battle("tie", "丙", "丁"), battle("model_b", "戊", "己"),
+            battle("model_a", "庚", "")]  # an empty reply is a valid vote but gives no pair
     return write_jsonl(tmp_path / "votes" / "labels.jsonl", rows)
 
 
@@ -205,7 +206,7 @@ def test_human_labels_become_pairs_and_configs(tmp_path):
                      ("孩子沉迷游戏怎么办？", "甲的回复", "乙的回复"), ("孩子沉迷游戏怎么办？", "己", "戊")}
     assert len(_load(out, "human_labels", "train")) == 5
     battles = _load(out, "battles", "train")
-    assert battles.features["winner"].int2str(battles["winner"]) == ["model_a", "tie", "model_b"]
+    assert battles.features["winner"].int2str(battles["winner"]) == ["model_a", "tie", "model_b", "model_a"]
 
 
 @pytest.mark.parametrize(

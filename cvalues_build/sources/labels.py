@@ -59,8 +59,10 @@ def _battle(obj: dict[str, Any], origin: str) -> Battle:
     return Battle(
         battle_id=text_field(obj, "battle_id", origin), prompt_id=text_field(obj, "prompt_id", origin),
         criterion=_criterion(obj, origin), model_a=text_field(obj, "model_a", origin),
-        model_b=text_field(obj, "model_b", origin), reply_a=text_field(obj, "reply_a", origin),
-        reply_b=text_field(obj, "reply_b", origin), winner=winner, anonymous=obj["anonymous"],
+        model_b=text_field(obj, "model_b", origin),
+        # a model may answer nothing: still a valid vote (usually "both bad"), just no pair
+        reply_a=text_field(obj, "reply_a", origin, allow_empty=True),
+        reply_b=text_field(obj, "reply_b", origin, allow_empty=True), winner=winner, anonymous=obj["anonymous"],
         annotator=text_field(obj, "annotator", origin), created_at=text_field(obj, "created_at", origin),
         prompt=text_field(obj, "prompt", origin), category=text_field(obj, "category", origin), origin=origin,
     )
@@ -114,7 +116,7 @@ def _responsibility_pairs(by_reply: dict[str, list[HumanLabel]]) -> Iterator[Pai
 
 def battle_pairs(battles: Iterable[Battle]) -> Iterator[PairRecord]:
     for b in battles:
-        if b.winner in ("model_a", "model_b") and b.reply_a != b.reply_b:
+        if b.winner in ("model_a", "model_b") and b.reply_a != b.reply_b and b.reply_a and b.reply_b:
             better, worse = (b.reply_a, b.reply_b) if b.winner == "model_a" else (b.reply_b, b.reply_a)
             yield make_pair(
                 criterion=b.criterion, category=b.category, question=b.prompt, better=better, worse=worse,
