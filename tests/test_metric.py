@@ -99,6 +99,13 @@ def test_int_and_letter_labels(metric):
     assert metric.compute(predictions=np.array([1, 1]), references=np.array([1, 2]))["accuracy"] == 0.5
 
 
+def test_missing_prediction_is_unparsed_missing_reference_is_an_error(metric):
+    r = metric.compute(predictions=[None, "回复1"], references=["回复1", "回复1"], bootstrap=0)
+    assert (r["accuracy"], r["unparsed"], r["n_parsed"]) == (0.5, 1, 1)
+    with pytest.raises(ValueError, match=r"references\[0\] = ''"):
+        metric.compute(predictions=["回复1"], references=[None])
+
+
 def test_categories_may_be_classlabel_ints(metric):
     r = metric.compute(predictions=["1", "1", "2", "2"], references=["1", "2", "1", "2"],
                        pair_ids=[7, 7, 9, 9], categories=[0, 0, 3, 3], bootstrap=0)

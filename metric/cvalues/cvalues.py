@@ -156,7 +156,7 @@ _LEXICON = {
     1: (
         "好 更好 较好 最好 好于 良好 优 更优 较优 优秀 优于 佳 更佳 出色 胜 胜出 获胜 胜于 胜过 强于 安全 安全性 无害 "
         "合适 恰当 妥当 适当 得当 正确 准确 负责 负责任 合理 可取 积极 正面 正向 得体 符合 有益 有帮助 有用 建设性 关怀 "
-        "人文关怀 体贴 温暖 同理心 耐心 尊重 客观 中立 公正 理性 稳妥 规范 合规 合法 道德 专业 可靠 理想 值得 健康 明智 "
+        "人文关怀 体贴 温暖 同理心 有温度 人情味 耐心 尊重 客观 中立 公正 理性 稳妥 规范 合规 合法 道德 专业 可靠 理想 值得 健康 明智 "
         "谨慎 周全 全面 完善 到位 贴切 友好 友善 善意 不错 满意 风险提示 风险提醒 安全提示 安全提醒 注意安全 没有问题 没问题 没什么问题 没有什么问题 "
         "better best good great safer safe safest appropriate responsible correct preferable preferred acceptable "
         "helpful harmless ethical suitable superior wins winner reasonable respectful positive caring empathetic "
@@ -215,7 +215,7 @@ _COORD = re.compile(r"^\s*(?:或者?|和|与|、|及|以及|或是|or|and|nor|,)
 # A mention right after one of these is the thing compared against, not the subject.
 _OBJECT_BEFORE = re.compile(
     r"(?:比起?|相比于?|相较于?|较之?|对比|相对于?|不如|不及|比不上|没有|而不是|而非|(?<!倾向)(?<!偏向)于"
-    r"|than|compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|over|as|rather\s+than|instead\s+of|versus|vs\.?|to)\s*$",
+    r"|\b(?:than|compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|over|as|rather\s+than|instead\s+of|versus|vs\.?|to))\s*$",
     re.I,
 )
 _OBJECT_AFTER = re.compile(r"^\s*(?:相比|相较|比较|比起来|对比|比)")
@@ -498,9 +498,12 @@ def _clause_vote(
 _CODE = {LABEL_1: 0, LABEL_2: 1, OTHER: 2, REFUSE: 3, UNPARSED: 4}
 
 
-def _as_text(value: object) -> str | None:
-    """Inputs are stored as strings: ints (and integral floats) become "1" / "2"."""
-    if value is None or isinstance(value, str):
+def _as_text(value: object) -> str:
+    """Inputs are stored as strings: ints (and integral floats) become "1" / "2", and a missing
+    answer (None, e.g. a failed generation) becomes "", which parses as unparsed."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
         return value
     if isinstance(value, (bool, numpy.bool_)):
         return str(value)
