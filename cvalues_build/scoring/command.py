@@ -13,7 +13,8 @@ EPILOG = """\
 examples:
   cvalues eval --model demo --dataset ./cvalues-data --config responsibility_mc --out runs/demo
   cvalues eval --model Qwen/Qwen2-1.5B-Instruct --dataset OWNER/cvalues --config safety_mc --out runs/qwen
-  accelerate launch --num_processes 4 -m cvalues_build.cli eval --model ... --out runs/x   (data parallel)
+  accelerate launch --multi_gpu --num_processes 4 -m cvalues_build.cli eval ...   (data parallel, GPUs)
+  torchrun --standalone --nproc_per_node 2 -m cvalues_build.cli eval ...           (data parallel, CPUs)
 
 --model demo is a tiny random model for trying the pipeline offline: its scores are meaningless.
 """

@@ -10,14 +10,15 @@ DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str = "auto") -> str:
-    """``auto`` means cuda when one is visible, else cpu. ``cuda:N`` passes through."""
+    """``auto`` means cuda when one is visible, else cpu. ``cuda:N`` / ``cpu:N`` (what a process
+    group hands each rank) pass through."""
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"--device {device} was asked for but torch sees no CUDA device")
-    if device != "cpu" and not device.startswith("cuda"):
+    if not device.startswith(("cpu", "cuda")):
         raise ValueError(f"unknown device {device!r}: use one of {', '.join(DEVICES)}")
     return device
 

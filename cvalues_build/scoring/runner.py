@@ -148,9 +148,12 @@ def _json_safe(value: Any) -> Any:
 
 
 def _state(device: str):
+    """The process group, if launched as several processes (``accelerate launch`` on GPUs,
+    ``torchrun`` on CPUs). Accelerate only forms a CPU (gloo) group when told ``cpu=True``."""
+    import torch
     from accelerate import PartialState
 
-    return PartialState(cpu=device == "cpu")
+    return PartialState(cpu=device == "cpu" or (device == "auto" and not torch.cuda.is_available()))
 
 
 def _prepare_out(opts: EvalOptions, out: Path) -> None:
