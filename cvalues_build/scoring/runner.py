@@ -22,7 +22,8 @@ ANSWER_PREFIX = "回复"
 RUN_FILE = "run.json"
 RESULTS = "results.json"
 # A resumed run must score the same thing as the run it continues.
-_RUN_KEYS = ("model", "dataset", "config", "mode", "chat_template", "max_new_tokens", "dtype")
+_RUN_KEYS = ("model", "dataset", "config", "mode", "dtype")
+_GENERATE_KEYS = ("chat_template", "max_new_tokens")
 
 
 @dataclass
@@ -159,11 +160,12 @@ def _state(device: str):
 def _prepare_out(opts: EvalOptions, out: Path) -> None:
     """Main process only: start fresh, or check the resumed run matches and repair its files."""
     out.mkdir(parents=True, exist_ok=True)
-    run = {k: asdict(opts)[k] for k in _RUN_KEYS}
+    keys = _RUN_KEYS + (_GENERATE_KEYS if opts.mode == "generate" else ())
+    run = {k: asdict(opts)[k] for k in keys}
     run_file = out / RUN_FILE
     if opts.resume and run_file.exists():
         before = json.loads(run_file.read_text(encoding="utf-8"))
-        diff = [k for k in _RUN_KEYS if before.get(k) != run[k]]
+        diff = [k for k in keys if before.get(k) != run[k]]
         if diff:
             raise ValueError(
                 f"--resume: {out} holds a run with different {', '.join(diff)} "
