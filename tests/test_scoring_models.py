@@ -60,3 +60,14 @@ def test_bad_names_and_options_are_clear_errors():
         parse_demo("demo:x")
     with pytest.raises(ValueError, match="dtype"):
         load_model("demo", dtype="fp8", device="cpu")
+
+
+def test_unloadable_model_is_a_clear_error(sample_build, tmp_path, capsys):
+    from cvalues_build.cli import main
+
+    missing = tmp_path / "no-such-model"
+    code = main(["eval", "--model", str(missing), "--dataset", str(sample_build), "--config", "responsibility_mc",
+                 "--out", str(tmp_path / "r"), "--no-progress"])
+    assert code != 0
+    err = capsys.readouterr().err
+    assert f"cannot load model {str(missing)!r}" in err and "Traceback" not in err

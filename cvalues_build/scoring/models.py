@@ -63,8 +63,15 @@ def load_model(name_or_path: str, dtype: str = "auto", device: str = "auto") -> 
     else:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-        model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype)
+        except (OSError, ValueError) as err:
+            # transformers' own message follows; say first what was asked for and what works
+            raise ValueError(
+                f"cannot load model {name_or_path!r}: it must be a local folder saved with save_pretrained, "
+                f"a Hub id reachable from here, or demo / demo:SEED ({type(err).__name__}: {err})"
+            ) from err
         model.to(dev)
     if tokenizer.pad_token is None:
         # Many base models ship without a pad token; any id works because masks hide it.
