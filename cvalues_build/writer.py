@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import datasets
@@ -47,14 +48,20 @@ def encode(config: str, table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=features.arrow_schema)
 
 
+def shard_paths(folder: Path, split: str, rows: int, shard_rows: int = SHARD_ROWS) -> list[tuple[Path, int]]:
+    """(path, first row) of each shard of a split."""
+    n_shards = max(1, -(-rows // shard_rows))
+    return [(folder / f"{split}-{i:05d}-of-{n_shards:05d}.parquet", i * shard_rows) for i in range(n_shards)]
+
+
+def write_shard(table: pa.Table, path: Path, start: int, shard_rows: int = SHARD_ROWS) -> Path:
+    pq.write_table(table.slice(start, shard_rows), path, compression="zstd")
+    return path
+
+
 def write_split(table: pa.Table, folder: Path, split: str, shard_rows: int = SHARD_ROWS) -> list[Path]:
-    n_shards = max(1, -(-table.num_rows // shard_rows))
-    paths = []
-    for i in range(n_shards):
-        path = folder / f"{split}-{i:05d}-of-{n_shards:05d}.parquet"
-        pq.write_table(table.slice(i * shard_rows, shard_rows), path, compression="zstd")
-        paths.append(path)
-    return paths
+    return [write_shard(table, path, start, shard_rows)
+            for path, start in shard_paths(folder, split, table.num_rows, shard_rows)]
 
 
 def write_dataset(bundle: Bundle, out_dir: str | Path, shard_rows: int = SHARD_ROWS,
@@ -74,13 +81,20 @@ def write_dataset(bundle: Bundle, out_dir: str | Path, shard_rows: int = SHARD_R
 
 
 def _write_all(bundle: Bundle, root: Path, shard_rows: int) -> list[SplitStats]:
-    stats = []
-    for config, split in tqdm(bundle.splits(), desc="writing", unit="split", leave=False, disable=None):
-        table = encode(config, bundle.table(config, split))
-        folder = root / "data" / config
-        folder.mkdir(parents=True, exist_ok=True)
-        write_split(table, folder, split, shard_rows)
-        stats.append(split_stats(config, split, table))
+    """Encode split after split while the shards already encoded are written: Parquet encoding
+    and compression release the GIL, so the shards keep every core busy, and each file is still a
+    pure function of its rows."""
+    stats, pending = [], []
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        for config, split in tqdm(bundle.splits(), desc="writing", unit="split", leave=False, disable=None):
+            table = encode(config, bundle.table(config, split))
+            folder = root / "data" / config
+            folder.mkdir(parents=True, exist_ok=True)
+            pending += [pool.submit(write_shard, table, path, start, shard_rows)
+                        for path, start in shard_paths(folder, split, table.num_rows, shard_rows)]
+            stats.append(split_stats(config, split, table))
+        for future in pending:
+            future.result()
     return stats
 
 

@@ -40,16 +40,22 @@ def iter_jsonl(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str
         data = path.read_bytes()
     except OSError as err:
         raise SourceError(str(path), None, f"cannot open: {err.strerror or err}") from err
-    for lineno, raw in enumerate(data.splitlines(), start=1):
+    try:  # one decode for the whole file; only a file with bad bytes is decoded line by line
+        lines: list[str] | list[bytes] = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines = data.split(b"\n")
+    for lineno, raw in enumerate(lines, start=1):
         origin = f"{path}:{lineno}"
         obj = _parse_line(raw, origin, sink)
         if obj is not None:
             yield origin, obj
 
 
-def _parse_line(raw: bytes, origin: str, sink: Sink) -> dict[str, Any] | None:
+def _parse_line(raw: str | bytes, origin: str, sink: Sink) -> dict[str, Any] | None:
+    # Lines split on "\n" alone: JSON strings may hold U+2028 and friends, which
+    # str.splitlines would break on.
     try:
-        line = raw.decode("utf-8")
+        line = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as err:
         sink.report(SourceError(origin, None, f"not UTF-8 text ({err.reason})"))
         return None
