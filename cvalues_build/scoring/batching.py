@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 # ``--batch-size auto`` starts here and halves on every OOM. On GPU the budget is in padded
 # tokens per forward pass; the longest batches come first, so if the first fits the rest do too.
@@ -86,6 +87,32 @@ def run_with_backoff(
                 on_oom(max_items, token_budget)
             _empty_cache()
         pending = [i for i in pending if i not in done]
+
+
+def map_in_order(
+    inputs: Sequence[T],
+    lengths: Sequence[int],
+    batch_fn: Callable[[list[T]], list[R]],
+    *,
+    max_items: int | None,
+    token_budget: int | None,
+    adaptive: bool,
+    on_batch: Callable[[list[int], list[R]], None] | None = None,
+) -> list[R | None]:
+    """``batch_fn`` over length-sorted batches (see ``run_with_backoff``), with the results put
+    back in input order. ``on_batch(indices, results)`` sees each batch as it finishes, so callers
+    can persist work before the next batch runs."""
+    results: list[R | None] = [None] * len(inputs)
+
+    def run(batch: list[int]) -> None:
+        outputs = batch_fn([inputs[i] for i in batch])
+        for i, out in zip(batch, outputs, strict=True):
+            results[i] = out
+        if on_batch is not None:
+            on_batch(batch, outputs)
+
+    run_with_backoff(lengths, run, max_items=max_items, token_budget=token_budget, adaptive=adaptive)
+    return results
 
 
 def _empty_cache() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .batching import run_with_backoff
+from .batching import map_in_order
 
 DEFAULT_MAX_NEW_TOKENS = 16
 
@@ -87,15 +87,7 @@ class Generator:
         on_batch: Callable[[list[int], list[str]], None] | None = None,
     ) -> list[str]:
         """Generations in the original order; batches run longest first."""
-        results: list[str | None] = [None] * len(inputs)
-
-        def run(batch: list[int]) -> None:
-            texts = self.generate_batch([inputs[i] for i in batch])
-            for i, t in zip(batch, texts, strict=True):
-                results[i] = t
-            if on_batch is not None:
-                on_batch(batch, texts)
-
         lengths = [len(s) + self.max_new_tokens for s in inputs]
-        run_with_backoff(lengths, run, max_items=batch_size, token_budget=token_budget, adaptive=adaptive)
+        results = map_in_order(inputs, lengths, self.generate_batch, max_items=batch_size,
+                               token_budget=token_budget, adaptive=adaptive, on_batch=on_batch)
         return [r or "" for r in results]

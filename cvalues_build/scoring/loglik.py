@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .batching import run_with_backoff
+from .batching import map_in_order
 
 Progress = Callable[[list[int], list[list[float]]], None]
 
@@ -237,17 +237,9 @@ class LoglikScorer:
     ) -> list[list[float]]:
         """Score all requests, longest first in batches, and return them in the original order.
         ``on_batch(indices, logprobs)`` is called as each batch finishes (for crash-safe writes)."""
-        results: list[list[float] | None] = [None] * len(requests)
-
-        def run(batch: list[int]) -> None:
-            scores = self.score_batch([requests[i] for i in batch])
-            for i, s in zip(batch, scores, strict=True):
-                results[i] = s
-            if on_batch is not None:
-                on_batch(batch, scores)
-
         lengths = [max(len(r.tokens), max(r.full_lengths, default=0)) for r in requests]
-        run_with_backoff(lengths, run, max_items=batch_size, token_budget=token_budget, adaptive=adaptive)
+        results = map_in_order(requests, lengths, self.score_batch, max_items=batch_size,
+                               token_budget=token_budget, adaptive=adaptive, on_batch=on_batch)
         return [r if r is not None else [] for r in results]
 
 
