@@ -31,6 +31,15 @@ def _texts_ok(record: object, fields: tuple[str, ...], problems: Problems) -> bo
     return True
 
 
+def _first_time(key: str, origin: str, what: str, seen: dict[str, str], problems: Problems) -> bool:
+    """Whether ``key`` is new; a repeat is reported with where it was first seen."""
+    if key in seen:
+        problems.report(SourceError(origin, "prompt", f"duplicate {what} (first at {seen[key]})"))
+        return False
+    seen[key] = origin
+    return True
+
+
 def check_prompts(prompts: Iterable[PromptRecord], problems: Problems) -> list[PromptRecord]:
     kept: list[PromptRecord] = []
     seen: dict[str, str] = {}
@@ -38,11 +47,8 @@ def check_prompts(prompts: Iterable[PromptRecord], problems: Problems) -> list[P
         if not (_texts_ok(p, ("prompt",), problems)
                 and _category_ok(p.criterion, p.category, p.origin, problems, allow_unspecified=False)):
             continue
-        if p.id in seen:
-            problems.report(SourceError(p.origin, "prompt", f"duplicate prompt (first at {seen[p.id]})"))
-            continue
-        seen[p.id] = p.origin
-        kept.append(p)
+        if _first_time(p.id, p.origin, "prompt", seen, problems):
+            kept.append(p)
     return kept
 
 
@@ -58,11 +64,8 @@ def check_pairs(pairs: Iterable[PairRecord], problems: Problems) -> list[PairRec
         if pair.better == pair.worse:
             problems.report(SourceError(pair.origin, "worse", "the better and the worse reply are the same text"))
             continue
-        if pair.pair_id in seen:
-            problems.report(SourceError(pair.origin, "prompt", f"duplicate pair (first at {seen[pair.pair_id]})"))
-            continue
-        seen[pair.pair_id] = pair.origin
-        kept.append(pair)
+        if _first_time(pair.pair_id, pair.origin, "pair", seen, problems):
+            kept.append(pair)
     return _without_leaks(kept, problems)
 
 
