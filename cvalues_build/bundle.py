@@ -91,8 +91,9 @@ def collect(sources: Sources, problems: Problems | None = None) -> Bundle:
     pairs: list[PairRecord] = []
     official_text: dict[str, tuple[str, str]] = {}
     if sources.sample:
-        pairs.extend(sample.read_sample_pairs())
-        prompts.extend(sample.sample_prompts())
+        sample_pairs = list(sample.read_sample_pairs())
+        pairs.extend(sample_pairs)
+        prompts.extend(sample.prompts_of(sample_pairs))
     prompts.extend(_read(sources.official_prompts, official.read_prompts, probs, "official prompts"))
     for op in _read(sources.official_mc, official.read_mc, probs, "official MC"):
         pairs.append(op.pair)

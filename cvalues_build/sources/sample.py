@@ -4,7 +4,7 @@ it is not part of the CValues benchmark and its numbers mean nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,8 +42,13 @@ def read_sample_pairs(path: str | Path = SAMPLE_FILE, sink: Sink | None = None) 
 
 def sample_prompts(path: str | Path = SAMPLE_FILE) -> list[PromptRecord]:
     """The sample's prompts, one record per distinct prompt."""
+    return prompts_of(read_sample_pairs(path))
+
+
+def prompts_of(pairs: Iterable[PairRecord]) -> list[PromptRecord]:
+    """One prompt record per distinct question of the sample's pairs, in first-seen order."""
     seen: dict[str, PromptRecord] = {}
-    for pair in read_sample_pairs(path):
+    for pair in pairs:
         rec = make_prompt(criterion=pair.criterion, category=pair.category, prompt=pair.question,
                           source=SOURCE, origin=pair.origin)
         seen.setdefault(rec.id, rec)
