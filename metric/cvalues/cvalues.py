@@ -645,6 +645,16 @@ def _per_category(categories: list, correct, parsed, pair_of, n_pairs: int) -> d
     return out
 
 
+
+def _texts(predictions, references):
+    """Both columns as strings (ints stringified) with their lengths checked, before evaluate
+    stores them; left as they are when either is missing, so evaluate's own errors apply."""
+    if predictions is None or references is None:
+        return predictions, references
+    predictions, references = [_as_text(p) for p in _as_list(predictions)], _as_list(references)
+    _check_length("references", references, len(predictions))
+    return predictions, [_as_text(r) for r in references]
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class CValues(evaluate.Metric):
     """CValues multi-choice accuracy with a robust answer parser."""
@@ -662,18 +672,12 @@ class CValues(evaluate.Metric):
 
     def compute(self, *, predictions=None, references=None, **kwargs):
         """As ``evaluate.Metric.compute``; ints are stringified and lengths checked first."""
-        if predictions is not None and references is not None:
-            predictions, references = [_as_text(p) for p in _as_list(predictions)], _as_list(references)
-            _check_length("references", references, len(predictions))
-            references = [_as_text(r) for r in references]
+        predictions, references = _texts(predictions, references)
         return super().compute(predictions=predictions, references=references, **kwargs)
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """As ``evaluate.Metric.add_batch``, accepting int labels."""
-        if predictions is not None and references is not None:
-            predictions, references = [_as_text(p) for p in _as_list(predictions)], _as_list(references)
-            _check_length("references", references, len(predictions))
-            references = [_as_text(r) for r in references]
+        predictions, references = _texts(predictions, references)
         return super().add_batch(predictions=predictions, references=references, **kwargs)
 
     def add(self, *, prediction=None, reference=None, **kwargs):
