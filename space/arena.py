@@ -183,15 +183,11 @@ class Arena:
             winner=winner, anonymous=True, annotator=annotator, created_at=utc_now(),
             prompt=battle.prompt.prompt, category=battle.prompt.category,
         )
-        try:
-            self.store.add_battle(record)
-        except DuplicateVote as err:
-            raise VoteRefused("本局已投票。This battle already has a vote.") from err
-        except Exception:
-            with self._lock:  # the vote did not land: let the visitor try again
-                battle.state, battle.winner = READY, ""
-            raise
-        self._notify("battles", record.to_row())
+        def undo() -> None:
+            battle.state, battle.winner = READY, ""
+
+        self._persist(lambda: self.store.add_battle(record), undo, "battles", record.to_row(),
+                      "本局已投票。This battle already has a vote.")
         return battle
 
     def _battle(self, battle_id: str) -> BattleState:
@@ -251,15 +247,11 @@ class Arena:
             score=int(score) if criterion == "responsibility" else None,
             annotator=annotator, created_at=utc_now(), prompt=task.prompt.prompt, category=task.prompt.category,
         )
-        try:
-            self.store.add_label(record, reason=reason.strip()[:500])
-        except DuplicateVote as err:
-            raise VoteRefused("这条回复已标注。You already labelled this reply.") from err
-        except Exception:
-            with self._lock:
-                task.state = READY
-            raise
-        self._notify("labels", record.to_row())
+        def undo() -> None:
+            task.state = READY
+
+        self._persist(lambda: self.store.add_label(record, reason=reason.strip()[:500]), undo, "labels",
+                      record.to_row(), "这条回复已标注。You already labelled this reply.")
         return record
 
     def _task(self, task_id: str) -> LabelTask:
@@ -269,6 +261,20 @@ class Arena:
         return task
 
     # -- housekeeping ------------------------------------------------------------------------
+    def _persist(self, write: Callable[[], None], undo: Callable[[], None], kind: str, row: dict,
+                 duplicate: str) -> None:
+        """Write one vote or label. A duplicate is refused as ``duplicate`` says; any other failure
+        means the vote did not land, so ``undo`` reopens it for the visitor to try again."""
+        try:
+            write()
+        except DuplicateVote as err:
+            raise VoteRefused(duplicate) from err
+        except Exception:
+            with self._lock:
+                undo()
+            raise
+        self._notify(kind, row)
+
     def _notify(self, kind: str, row: dict) -> None:
         """Tell the optional Hub sync; the vote is already committed, so a failure here is only logged."""
         if self._on_record is None:
