@@ -180,15 +180,20 @@ def test_export_of_a_missing_database_is_a_clear_error(tmp_path):
         export_votes(tmp_path / "nope.sqlite3", tmp_path / "out")
 
 
-def test_export_feeds_the_build_labels_reader(tmp_path):
-    """The exported files are what `cvalues build --labels` reads, and they turn into pairs."""
-    from cvalues_build.sources.labels import battle_pairs, label_pairs, read_human
-
-    store = VoteStore(tmp_path / "v.sqlite3")
+def _store_with_votes(path: Path) -> None:
+    """One decided battle and two labels 7 points apart: each kind yields one pair."""
+    store = VoteStore(path)
     store.add_battle(make_battle(1))
     store.add_label(make_label(1, score=9))
     store.add_label(make_label(2, score=2))
     store.close()
+
+
+def test_export_feeds_the_build_labels_reader(tmp_path):
+    """The exported files are what `cvalues build --labels` reads, and they turn into pairs."""
+    from cvalues_build.sources.labels import battle_pairs, label_pairs, read_human
+
+    _store_with_votes(tmp_path / "v.sqlite3")
     out = tmp_path / "export"
     export_votes(tmp_path / "v.sqlite3", out)
     data = read_human(out / "battles.jsonl")
@@ -202,11 +207,7 @@ def test_export_feeds_the_build_labels_reader(tmp_path):
 def test_export_builds_human_configs_through_the_cli(tmp_path):
     from cvalues_build.cli import main
 
-    store = VoteStore(tmp_path / "v.sqlite3")
-    store.add_battle(make_battle(1))
-    store.add_label(make_label(1, score=9))
-    store.add_label(make_label(2, score=2))
-    store.close()
+    _store_with_votes(tmp_path / "v.sqlite3")
     assert main(["votes", "export", str(tmp_path / "v.sqlite3"), str(tmp_path / "export")]) == 0
     assert main(["build", "--out", str(tmp_path / "cv"), "--labels", str(tmp_path / "export")]) == 0
     built = {p.parent.name for p in Path(tmp_path / "cv" / "data").rglob("*.parquet")}
