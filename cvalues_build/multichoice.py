@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from string import Template
 
 import numpy as np
@@ -162,8 +162,3 @@ def items_for_pair(pair: PairRecord, version: str = TEMPLATE_VERSION,
     rows = items_table([pair], version, None if official_prompts is None else [official_prompts]).to_pylist()
     first, second = (MCItem(**row, origin=pair.origin) for row in rows)
     return first, second
-
-
-def items_for_pairs(pairs: Iterable[PairRecord], version: str = TEMPLATE_VERSION) -> Iterator[MCItem]:
-    for pair in pairs:
-        yield from items_for_pair(pair, version)

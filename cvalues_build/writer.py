@@ -59,11 +59,6 @@ def write_shard(table: pa.Table, path: Path, start: int, shard_rows: int = SHARD
     return path
 
 
-def write_split(table: pa.Table, folder: Path, split: str, shard_rows: int = SHARD_ROWS) -> list[Path]:
-    return [write_shard(table, path, start, shard_rows)
-            for path, start in shard_paths(folder, split, table.num_rows, shard_rows)]
-
-
 def write_dataset(bundle: Bundle, out_dir: str | Path, shard_rows: int = SHARD_ROWS,
                   template_version: str = "") -> list[SplitStats]:
     """Write every config and split, then the card; returns the stats shown in the summary."""
