@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     space.add_argument("--bootstrap", type=int, default=100, metavar="ROUNDS", help="bootstrap rounds for intervals")
     space.add_argument("--concurrency", type=int, default=2, help="generations running at once")
     space.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    space.add_argument("--max-new-tokens", type=int, metavar="N",
+                       help="cap every model's reply at N tokens (overrides the models file; demo default 40)")
     space.set_defaults(func=cmd_space)
 
     nested = space.add_subparsers(dest="space_command", metavar="bundle")
@@ -69,10 +71,12 @@ def cmd_space(args: argparse.Namespace) -> int:
     if args.models and args.demo:
         return _fail("choose --models FILE or --demo, not both")
     from .config import SpaceConfig, default_db_path
-    from .models import ModelsFileError, demo_specs, load_models_file
+    from .models import ModelsFileError, cap_new_tokens, demo_specs, load_models_file
 
     try:
         specs = load_models_file(args.models) if args.models else demo_specs()
+        if args.max_new_tokens is not None:
+            specs = cap_new_tokens(specs, args.max_new_tokens)
         config = SpaceConfig(
             models=specs, db_path=args.db or default_db_path(), dataset_dir=args.dataset, results_dir=args.results,
             rate_limit=args.rate_limit, bootstrap_rounds=args.bootstrap, concurrency_limit=args.concurrency,

@@ -18,7 +18,7 @@ import json
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -129,14 +129,42 @@ def demo_specs(seeds: Sequence[int] = DEMO_SEEDS, max_new_tokens: int = 40) -> l
     return [ModelSpec(f"demo:{s}", f"demo:{s}", "fp32", 1.0, gen) for s in seeds]
 
 
+def cap_new_tokens(specs: Sequence[ModelSpec], max_new_tokens: int) -> list[ModelSpec]:
+    """The same specs with every reply capped at ``max_new_tokens`` (short replies for quick demos
+    and load tests)."""
+    if max_new_tokens < 1:
+        raise ModelsFileError(f"max_new_tokens must be at least 1, not {max_new_tokens}")
+    return [replace(s, generation={**s.generation, "max_new_tokens": max_new_tokens}) for s in specs]
+
+
+# transformers resolves its public names lazily, and that first lookup is not thread-safe: a burst
+# of first battles racing through it raised "cannot import name 'TextIteratorStreamer'" (found by
+# the load test). So the first imports and every model load go through this one lock; once done,
+# both paths are lock-free cache hits.
+_IMPORT_LOCK = threading.Lock()
+_streamer_cls: Any = None
+
+
+def _streamer_class() -> Any:
+    global _streamer_cls
+    if _streamer_cls is None:
+        with _IMPORT_LOCK:
+            from transformers import TextIteratorStreamer
+
+            _streamer_cls = TextIteratorStreamer
+    return _streamer_cls
+
+
 class ModelPool:
-    """Loads each model on first use and keeps it; two threads asking at once load it once."""
+    """Loads each model on first use and keeps it; two threads asking at once load it once.
+
+    Loads run one at a time (under the import lock above): they happen once per model, and
+    loading in parallel would race through transformers' lazy imports."""
 
     def __init__(self, specs: Sequence[ModelSpec], device: str = "auto"):
         self.specs = {s.name: s for s in specs}
         self.device = device
         self._cache: dict[str, tuple[Any, Any]] = {}
-        self._locks: dict[str, threading.Lock] = {name: threading.Lock() for name in self.specs}
 
     def get(self, name: str) -> tuple[Any, Any]:
         if name not in self.specs:
@@ -144,7 +172,7 @@ class ModelPool:
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        with self._locks[name]:
+        with _IMPORT_LOCK:
             if name not in self._cache:
                 from cvalues_build.scoring.models import load_model
 
@@ -173,8 +201,8 @@ def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterat
     so the two sides of a battle stream side by side instead of one after the other.
     """
     import torch
-    from transformers import TextIteratorStreamer
 
+    streamer_cls = _streamer_class()
     texts = [""] * len(names)
     merged: queue.Queue[tuple[int, str | BaseException | None]] = queue.Queue()
 
@@ -197,7 +225,7 @@ def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterat
     for k, name in enumerate(names):
         model, tokenizer = pool.get(name)
         inputs = _encode(tokenizer, prompt).to(model.device)
-        streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True,
+        streamer = streamer_cls(tokenizer, skip_prompt=True, skip_special_tokens=True,
                                         timeout=STREAM_TIMEOUT_S)
         kwargs = pool.specs[name].generate_kwargs()
         threading.Thread(target=run, args=(k, model, inputs, kwargs, streamer), daemon=True).start()

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import html.parser
 import json
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
 import pytest
 from cvalues_space.arena import Arena, RateLimited, RateLimiter, VoteRefused, pair_weights, sample_pair
-from cvalues_space.models import ModelsFileError, load_models_file, parse_models
+from cvalues_space.models import ModelsFileError, cap_new_tokens, demo_specs, load_models_file, parse_models
 from cvalues_space.prompts import MAX_PROMPT_CHARS, PromptError, render_prompt_card, visitor_prompt
 from cvalues_space.store import VoteStore
 from hypothesis import given, settings
@@ -233,3 +235,37 @@ def test_models_file_yaml_and_json(tmp_path):
 def test_models_file_errors_name_the_problem(data, message):
     with pytest.raises(ModelsFileError, match=message):
         parse_models(data)
+
+
+def test_max_new_tokens_caps_every_model_and_keeps_the_rest():
+    specs = cap_new_tokens(demo_specs(), 2)
+    assert [s.generate_kwargs()["max_new_tokens"] for s in specs] == [2, 2, 2]
+    assert [s.generation["top_p"] for s in specs] == [s.generation["top_p"] for s in demo_specs()]
+    with pytest.raises(ModelsFileError, match="at least 1"):
+        cap_new_tokens(specs, 0)
+
+
+RACE = """
+import threading
+from cvalues_space.models import _streamer_class
+barrier, errors = threading.Barrier(32), []
+def first_battle():
+    barrier.wait()
+    try:
+        _streamer_class()
+    except Exception as err:
+        errors.append(repr(err))
+threads = [threading.Thread(target=first_battle) for _ in range(32)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(len(errors), errors[:1])
+"""
+
+
+@pytest.mark.slow
+def test_a_burst_of_first_battles_imports_the_streamer_once():
+    """32 threads reach transformers' lazy import at once, in a fresh interpreter. Unlocked, this
+    raised ImportError in most runs (the load test found it); three runs must all be clean."""
+    for _ in range(3):
+        out = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=300, check=True)
+        assert out.stdout.split()[0] == "0", out.stdout
