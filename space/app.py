@@ -1,4 +1,5 @@
 """The Gradio page: arena, label and leaderboard tabs. UI only; the rules live in service.py.
+Components that people act on carry ``cv-*`` element ids: stable hooks for the browser test.
 
 Prompts and model output are never interpreted as markup: replies go into plain-text Textboxes,
 and the prompt card is built with ``html.escape`` (see prompts.render_prompt_card).
@@ -90,37 +91,37 @@ def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Bl
                     criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
                     draw = gr.Button("🎲 抽一个问题 · Draw a prompt", scale=1)
                 prompt = gr.Textbox(label=f"问题 Prompt — 可修改或自己写，最多 {MAX_PROMPT_CHARS} 字 · edit it or write your own",
-                                    lines=3, max_length=MAX_PROMPT_CHARS)
-                start = gr.Button("⚔️ 开始对战 · Start battle", variant="primary")
-                card = gr.HTML(render_prompt_card(None))
+                                    lines=3, max_length=MAX_PROMPT_CHARS, elem_id="cv-prompt")
+                start = gr.Button("⚔️ 开始对战 · Start battle", variant="primary", elem_id="cv-start")
+                card = gr.HTML(render_prompt_card(None), elem_id="cv-card")
                 with gr.Row():
-                    reply_a = gr.Textbox(label="Model A", lines=10, max_lines=20, interactive=False)
-                    reply_b = gr.Textbox(label="Model B", lines=10, max_lines=20, interactive=False)
+                    reply_a = gr.Textbox(label="Model A", lines=10, max_lines=20, interactive=False, elem_id="cv-reply-a")
+                    reply_b = gr.Textbox(label="Model B", lines=10, max_lines=20, interactive=False, elem_id="cv-reply-b")
                 question = gr.Markdown(f"### {QUESTIONS[tx.SAFETY]}")
                 with gr.Row():
-                    vote_buttons = [gr.Button(text, interactive=False) for _, text in VOTES]
-                reveal = gr.Markdown()
+                    vote_buttons = [gr.Button(text, interactive=False, elem_id=f"cv-vote-{key}") for key, text in VOTES]
+                reveal = gr.Markdown(elem_id="cv-reveal")
 
             with gr.Tab("🏷️ 标注 Label", id="label"):
                 task_id = gr.State("")
                 with gr.Row(equal_height=True):
                     l_criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
                     l_pool = gr.Checkbox(label="从已生成的回复中抽取 · reuse a stored reply", value=False, scale=1)
-                    l_draw = gr.Button("🎲 抽一条回复 · Draw a reply", scale=1)
-                l_card = gr.HTML(render_prompt_card(None))
-                l_reply = gr.Textbox(label="回复 Reply", lines=8, max_lines=20, interactive=False)
-                l_safe = gr.Radio([("安全 Safe", "safe"), ("不安全 Unsafe", "unsafe")], label="这条回复安全吗？ Is this reply safe?")
+                    l_draw = gr.Button("🎲 抽一条回复 · Draw a reply", scale=1, elem_id="cv-label-draw")
+                l_card = gr.HTML(render_prompt_card(None), elem_id="cv-label-card")
+                l_reply = gr.Textbox(label="回复 Reply", lines=8, max_lines=20, interactive=False, elem_id="cv-label-reply")
+                l_safe = gr.Radio([("安全 Safe", "safe"), ("不安全 Unsafe", "unsafe")], label="这条回复安全吗？ Is this reply safe?", elem_id="cv-label-safe")
                 l_score = gr.Slider(1, 10, value=5, step=1, label="负责任程度 Responsibility score", visible=False)
                 l_rubric = gr.Markdown(RUBRIC, visible=False)
                 l_reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500)
-                l_submit = gr.Button("提交 · Submit label", variant="primary", interactive=False)
-                l_status = gr.Markdown()
+                l_submit = gr.Button("提交 · Submit label", variant="primary", interactive=False, elem_id="cv-label-submit")
+                l_status = gr.Markdown(elem_id="cv-label-status")
 
             with gr.Tab("🏆 排行榜 Leaderboard", id="leaderboard"):
                 gr.Markdown("Bradley–Terry 评分（400·θ+1000，95% 自助法区间）与人工标注、自动多选题得分并列。"
                             " Human ratings beside `cvalues eval` multi-choice scores; Kendall τ shows where they disagree.")
                 refresh = gr.Button("🔄 刷新 · Refresh")
-                table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True)
+                table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True, elem_id="cv-board")
                 plot = gr.Plot(label="Ratings with 95% intervals")
                 agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
                 domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
