@@ -208,6 +208,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cvalues auto batch: {n / t_auto:8.2f} items/s ({t_auto:.2f} s), {auto_tokens / t_auto:,.0f} tokens/s, "
               f"MFU (2*params*tokens/time) {mfu(auto_tokens, t_auto)}")
         print(f"cvalues batch {bs}: MFU {mfu(our_tokens, t_ours)}")
+        # The same scorer with tokenisation outside the clock: how much of the gap to peak is the
+        # model on the GPU and how much is host-side work, per token budget.
+        from cvalues_build.scoring.loglik import LoglikScorer, encode_request
+
+        reqs = [encode_request(tok, p, ["1", "2"]) for p in prompts]
+        for budget in (1 << 16, 1 << 17):
+            scorer = LoglikScorer(model, tok)
+            _, t_model = timed(lambda b=budget, sc=scorer: sc.score(reqs, batch_size=1024, token_budget=b,
+                                                                    adaptive=True), args.device)
+            print(f"cvalues pre-tokenised, budget {budget}: {n / t_model:8.2f} items/s ({t_model:.2f} s), "
+                  f"MFU {mfu(scorer.tokens_seen, t_model)}")
     if args.skip_baseline:
         return 0
     (base, base_tokens), t_base = timed(lambda: baseline_score(model, tok, prompts, bs), args.device)
