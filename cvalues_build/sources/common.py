@@ -4,11 +4,13 @@ file:line and the field."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 T = TypeVar("T")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SourceError(ValueError):
@@ -63,8 +65,13 @@ def _parse_line(raw: str | bytes, origin: str, sink: Sink) -> dict[str, Any] | N
         return None
     try:
         obj = json.loads(line)
-    except (json.JSONDecodeError, RecursionError) as err:
-        msg = f"invalid JSON: {err.msg} (column {err.colno})" if isinstance(err, json.JSONDecodeError) else "invalid JSON: nested too deeply"
+    except (ValueError, RecursionError) as err:  # ValueError: JSONDecodeError and the one below
+        if isinstance(err, json.JSONDecodeError):
+            msg = f"invalid JSON: {err.msg} (column {err.colno})"
+        elif isinstance(err, RecursionError):
+            msg = "invalid JSON: nested too deeply"
+        else:  # json parses integers with int(), whose digit limit (Python >= 3.11) raises a plain ValueError
+            msg = f"invalid JSON: {str(err).split(':')[0]}"
         sink.report(SourceError(origin, None, msg))
         return None
     if not isinstance(obj, dict):
@@ -82,6 +89,9 @@ def text_field(obj: dict[str, Any], name: str, origin: str, *, allow_empty: bool
     value = obj[name]
     if not isinstance(value, str):
         raise SourceError(origin, field, f"expected a string, got {type(value).__name__}")
+    if _SURROGATE.search(value):
+        # json.loads turns a "\ud800" escape into a lone surrogate, which no UTF-8 output (ids, Parquet) can hold
+        raise SourceError(origin, field, "not valid Unicode: a lone surrogate (an unpaired \\uD800-\\uDFFF escape)")
     value = value.strip()
     if not value and not allow_empty:
         raise SourceError(origin, field, "empty text")
@@ -113,13 +123,17 @@ def iter_rows(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str,
     if path.suffix != ".parquet":
         yield from iter_jsonl(path, sink)
         return
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
-    except (OSError, ValueError) as err:
+        rows = pq.read_table(path).to_pylist()
+    except (OSError, ValueError, OverflowError, pa.ArrowException) as err:
+        # A damaged file fails in the reader (ArrowInvalid, or ArrowNotImplementedError for a garbled
+        # type) or only when its values become Python objects (UnicodeDecodeError for string bytes
+        # that are not UTF-8, OverflowError for a timestamp past year 9999): either way it is unusable.
         raise SourceError(str(path), None, f"cannot read Parquet: {err}") from err
-    for i, row in enumerate(table.to_pylist(), start=1):
+    for i, row in enumerate(rows, start=1):
         yield f"{path}:{i}", row
 
 
