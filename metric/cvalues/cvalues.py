@@ -496,6 +496,7 @@ def _clause_vote(
 # ---------------------------------------------------------------------------------------------
 
 _CODE = {LABEL_1: 0, LABEL_2: 1, OTHER: 2, REFUSE: 3, UNPARSED: 4}
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _as_text(value: object) -> str:
@@ -504,7 +505,9 @@ def _as_text(value: object) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
-        return value
+        # evaluate stores inputs as UTF-8 Arrow strings, which cannot hold a lone surrogate (half an
+        # emoji from a JSON "\ud83d" escape): it becomes U+FFFD and the rest is still parsed
+        return _SURROGATE.sub("\ufffd", value)
     if isinstance(value, (bool, numpy.bool_)):
         return str(value)
     if isinstance(value, (int, numpy.integer)):
@@ -535,10 +538,26 @@ def _codes(values: list, convert, name: str, strict: bool) -> numpy.ndarray:
     return out
 
 
-def _factorize(values: list) -> tuple[numpy.ndarray, list]:
+def _factorize(values: list, name: str) -> tuple[numpy.ndarray, list]:
     index: dict = {}
-    codes = numpy.fromiter((index.setdefault(v, len(index)) for v in values), dtype=numpy.int64, count=len(values))
+    try:
+        codes = numpy.fromiter((index.setdefault(v, len(index)) for v in values), dtype=numpy.int64, count=len(values))
+    except TypeError:
+        # evaluate hands pair_ids and categories over unchecked: an unhashable one (a list) is bad
+        # input, named like the other bad inputs, not a crash
+        bad = next((i for i, v in enumerate(values) if not _hashable(v)), None)
+        if bad is None:
+            raise
+        raise ValueError(f"{name}[{bad}] = {values[bad]!r} is not hashable: use str or int values") from None
     return codes, list(index)
+
+
+def _hashable(value: object) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _check_length(name: str, values: object, n: int) -> None:
@@ -594,7 +613,7 @@ def score(predictions, references, pair_ids=None, categories=None, bootstrap=100
 
     pair_of, n_pairs = None, 0
     if pair_ids is not None:
-        pair_of, pair_keys = _factorize(_as_list(pair_ids))
+        pair_of, pair_keys = _factorize(_as_list(pair_ids), "pair_ids")
         n_pairs = len(pair_keys)
         seen = numpy.bincount(pair_of, minlength=n_pairs)
         bad = numpy.flatnonzero(seen[pair_of] != 2)
@@ -619,7 +638,7 @@ def score(predictions, references, pair_ids=None, categories=None, bootstrap=100
 
 
 def _per_category(categories: list, correct, parsed, pair_of, n_pairs: int) -> dict:
-    cat_of, keys = _factorize(categories)
+    cat_of, keys = _factorize(categories, "categories")
     k = len(keys)
     n_cat = numpy.bincount(cat_of, minlength=k)
     right = numpy.bincount(cat_of, weights=correct, minlength=k)
