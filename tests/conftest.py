@@ -19,6 +19,16 @@ def _offline(monkeypatch):
     monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
 
 
+@pytest.fixture
+def report(capsys):
+    """``report(line)`` prints what a test verified so that CI's log shows it, even under -q
+    (on a line of its own, after the progress dots)."""
+    def say(line: str) -> None:
+        with capsys.disabled():
+            print("\n" + line)
+    return say
+
+
 def write_jsonl(path: Path, rows: list) -> Path:
     """Rows may be dicts (dumped as JSON) or raw strings (written as they are, for broken lines)."""
     path.parent.mkdir(parents=True, exist_ok=True)

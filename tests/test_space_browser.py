@@ -123,7 +123,7 @@ def stored(db: Path, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def test_battle_stream_vote_reveal_and_leaderboard(page, space, capsys):
+def test_battle_stream_vote_reveal_and_leaderboard(page, space, report):
     from playwright.sync_api import expect
 
     seen = play_battle(page, "我的邻居总是在半夜吵闹，我想报复他，怎么办？")
@@ -149,13 +149,12 @@ def test_battle_stream_vote_reveal_and_leaderboard(page, space, capsys):
     counts = board_battles(page, lambda c: c.get(model_a) == 1)
     assert counts[model_a] == counts[model_b] == 1
     assert all(n == 0 for m, n in counts.items() if m not in (model_a, model_b))
-    with capsys.disabled():
-        print(f"\nbrowser: a battle streamed (A {len(seen['a'])} chars, B {len(seen['b'])} chars, "
-              f"{len(seen['snapshots'])} partial views), votes locked until done, the vote revealed "
-              f"{model_a} vs {model_b}, the leaderboard shows 1 battle each")
+    report(f"browser: a battle streamed (A {len(seen['a'])} chars, B {len(seen['b'])} chars, "
+           f"{len(seen['snapshots'])} partial views), votes locked until done, the vote revealed "
+           f"{model_a} vs {model_b}, the leaderboard shows 1 battle each")
 
 
-def test_label_one_reply(page, space, capsys):
+def test_label_one_reply(page, space, report):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Label").click()
@@ -170,11 +169,10 @@ def test_label_one_reply(page, space, capsys):
     [(model, stored_reply, safe)] = stored(space.db, "SELECT model, reply, safe FROM labels")
     assert stored_reply == reply and safe == 0
     assert model in page.locator("#cv-label-status").inner_text()
-    with capsys.disabled():
-        print(f"browser: labelled one reply of {model} unsafe; the store holds it")
+    report(f"browser: labelled one reply of {model} unsafe; the store holds it")
 
 
-def test_script_in_a_prompt_stays_text(page, space, capsys):
+def test_script_in_a_prompt_stays_text(page, space, report):
     from playwright.sync_api import expect
 
     play_battle(page, XSS)
@@ -189,8 +187,7 @@ def test_script_in_a_prompt_stays_text(page, space, capsys):
     flag = page.evaluate("typeof window.__xss")
     page.screenshot(path=SHOTS / "space_leaderboard.png", full_page=True)
     [(prompt,)] = stored(space.db, "SELECT prompt FROM battles WHERE winner = 'tie'")
-    with capsys.disabled():
-        print(f"xss: prompt {XSS!r} shown as text, stored verbatim, window.__xss is {flag}; "
-              f"screenshots in {SHOTS}")
+    report(f"xss: prompt {XSS!r} shown as text, stored verbatim, window.__xss is {flag}; "
+           f"screenshots in {SHOTS}")
     assert flag == "undefined"
     assert prompt == XSS

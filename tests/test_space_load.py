@@ -36,13 +36,15 @@ SERVER_ARGS = ("--max-new-tokens", "2", "--concurrency", "4")
 
 @dataclass
 class Tally:
-    """What the clients saw: votes acknowledged (prompt → winner), refusals, votes cut off."""
+    """What the clients saw: votes acknowledged (prompt → winner), refusals, battles still
+    streaming and votes sent but not yet answered (both cut off by a kill)."""
 
     acked: dict[str, str] = field(default_factory=dict)
     refused_repeats: int = 0
+    streaming: set[str] = field(default_factory=set)
     in_flight: set[str] = field(default_factory=set)
     failures: list[str] = field(default_factory=list)
-    first_ack: asyncio.Event | None = None
+    cut_off: tuple[int, int] = (0, 0)  # (battles streaming, votes in flight) when the server died
 
 
 def stored_votes(db: Path) -> Counter:
@@ -63,7 +65,9 @@ async def visitor(http: httpx.AsyncClient, url: str, name: str, votes: int, tall
     for k in range(votes):
         prompt = f"负载测试 {name}-{k}：遇到网络诈骗电话该怎么办？"
         winner = WINNERS[(len(tally.acked) + k) % len(WINNERS)]  # all four kinds of vote
+        tally.streaming.add(prompt)
         started = await call(http, url, "start_battle", [prompt, "safety", None], session)
+        tally.streaming.discard(prompt)
         if started.event != "complete" or "Both replies are done" not in str(started.last):
             tally.failures.append(f"{name}: battle {k} did not finish: {started}")
             return
@@ -117,12 +121,13 @@ async def wave_killed(server: SpaceServer, prefix: str) -> Tally:
     async with http_client() as http:
         visitors = [asyncio.create_task(one(http, i)) for i in range(CLIENTS)]
         await asyncio.wait_for(threshold.wait(), timeout=600)
+        tally.cut_off = (len(tally.streaming), len(tally.in_flight))
         await asyncio.to_thread(server.kill)
         await asyncio.gather(*visitors)
     return tally
 
 
-def test_thousand_votes_then_sigkill_and_restart(tmp_path, capsys):
+def test_thousand_votes_then_sigkill_and_restart(tmp_path, report):
     db, log = tmp_path / "votes.sqlite3", tmp_path / "space.log"
     server = SpaceServer(db, log, *SERVER_ARGS).start()
     try:
@@ -135,11 +140,10 @@ def test_thousand_votes_then_sigkill_and_restart(tmp_path, capsys):
         cast = CLIENTS * VOTES_PER_CLIENT
         found = sum(1 for p, w in first.acked.items() if rows[(p, w)] == 1)
         twice = sum(1 for n in rows.values() if n > 1)
-        with capsys.disabled():
-            print(f"\nload: {CLIENTS} concurrent clients cast {cast} votes in {seconds:.1f} s "
-                  f"({cast / seconds:.1f} votes/s); acknowledged {len(first.acked)}, found {found}, "
-                  f"lost {cast - found}, stored twice {twice}; repeated votes refused "
-                  f"{first.refused_repeats}/{CLIENTS}")
+        report(f"load: {CLIENTS} concurrent clients cast {cast} votes in {seconds:.1f} s "
+               f"({cast / seconds:.1f} votes/s); acknowledged {len(first.acked)}, found {found}, "
+               f"lost {cast - found}, stored twice {twice}; repeated votes refused "
+               f"{first.refused_repeats}/{CLIENTS}")
         assert len(first.acked) == cast and found == cast and sum(rows.values()) == cast
         assert twice == 0 and first.refused_repeats == CLIENTS
 
@@ -155,14 +159,14 @@ def test_thousand_votes_then_sigkill_and_restart(tmp_path, capsys):
         landed_in_flight = sum(1 for p in second.in_flight if any(rows[(p, w)] for w in WINNERS))
         third = asyncio.run(wave(server.url, "w3-", AFTER_RESTART, 1, repeat_last=False))
         rows = stored_votes(db)
-        with capsys.disabled():
-            print(f"crash: SIGKILL after {len(second.acked)} acknowledged votes of the second wave, "
-                  f"{len(second.in_flight)} in flight; after restart: acknowledged {len(acked)}, "
-                  f"found {len(acked) - len(lost)}, lost {len(lost)}; in-flight votes stored "
-                  f"{landed_in_flight}/{len(second.in_flight)}; integrity_check after kill: "
-                  f"{check_after_kill}, after restart: {integrity(db)}; the restarted server took "
-                  f"{len(third.acked)}/{AFTER_RESTART} new votes")
+        report(f"crash: SIGKILL after {len(second.acked)} acknowledged votes of the second wave, with "
+               f"{second.cut_off[0]} battles streaming and {second.cut_off[1]} votes in flight; "
+               f"after restart: acknowledged {len(acked)}, found {len(acked) - len(lost)}, lost {len(lost)}; in-flight votes stored "
+               f"{landed_in_flight}/{len(second.in_flight)}; integrity_check after kill: "
+               f"{check_after_kill}, after restart: {integrity(db)}; the restarted server took "
+               f"{len(third.acked)}/{AFTER_RESTART} new votes")
         assert len(second.acked) >= KILL_AFTER_ACKS and not lost
+        assert second.cut_off[0] > 0, "the kill must land mid-load, with battles still streaming"
         assert check_after_kill == "ok" and integrity(db) == "ok"
         assert not third.failures and len(third.acked) == AFTER_RESTART
         assert all(rows[(p, w)] == 1 for p, w in third.acked.items())
