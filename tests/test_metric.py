@@ -219,3 +219,21 @@ def test_script_imports_only_allowed_modules():
     lines = (METRIC_DIR / "cvalues.py").read_text(encoding="utf-8").splitlines()
     imports = {m.group(1) for line in lines if (m := re.match(r"^(?:import|from)\s+(\w+)", line))}
     assert imports <= {"re", "unicodedata", "datasets", "evaluate", "numpy"}
+
+
+def test_refused_input_leaves_no_cache_file_or_lock(tmp_path):
+    """A ValueError must not strand evaluate's cache file and lock: before the fix each refused
+    compute left both behind and the next compute waited a second on the lock."""
+    import evaluate
+
+    module = evaluate.load(str(METRIC_DIR), cache_dir=str(tmp_path))
+    for _ in range(3):
+        with pytest.raises(ValueError, match="bootstrap"):
+            module.compute(predictions=["1", "2"], references=["1", "2"], bootstrap=-1)
+    assert module.compute(predictions=["1", "2"], references=["1", "1"], bootstrap=0)["accuracy"] == 0.5
+    assert [p.name for p in tmp_path.rglob("*.arrow")] == []
+    from filelock import FileLock
+
+    for lock in tmp_path.rglob("*.lock"):  # filelock leaves the files; none may still be held
+        with FileLock(str(lock), timeout=0):
+            pass

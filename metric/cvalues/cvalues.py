@@ -674,6 +674,16 @@ def _texts(predictions, references):
     _check_length("references", references, len(predictions))
     return predictions, [_as_text(r) for r in references]
 
+class _Refused:
+    """Bad input found by ``_compute``, carried out of ``evaluate.Metric.compute`` and raised by
+    ``CValues.compute``. evaluate removes its cache file and releases its lock only after
+    ``_compute`` returns; raising inside it left both behind, and the next ``compute`` then waited
+    on the stale lock (found by the fuzz test)."""
+
+    def __init__(self, error: ValueError):
+        self.error = error
+
+
 @evaluate.utils.file_utils.add_start_docstrings(_DESCRIPTION, _KWARGS_DESCRIPTION)
 class CValues(evaluate.Metric):
     """CValues multi-choice accuracy with a robust answer parser."""
@@ -692,7 +702,10 @@ class CValues(evaluate.Metric):
     def compute(self, *, predictions=None, references=None, **kwargs):
         """As ``evaluate.Metric.compute``; ints are stringified and lengths checked first."""
         predictions, references = _texts(predictions, references)
-        return super().compute(predictions=predictions, references=references, **kwargs)
+        output = super().compute(predictions=predictions, references=references, **kwargs)
+        if isinstance(output, _Refused):
+            raise output.error
+        return output
 
     def add_batch(self, *, predictions=None, references=None, **kwargs):
         """As ``evaluate.Metric.add_batch``, accepting int labels."""
@@ -704,7 +717,11 @@ class CValues(evaluate.Metric):
         return super().add(prediction=_as_text(prediction), reference=_as_text(reference), **kwargs)
 
     def _compute(self, predictions, references, pair_ids=None, categories=None, bootstrap=1000, seed=0):
-        return score(predictions, references, pair_ids=pair_ids, categories=categories, bootstrap=bootstrap, seed=seed)
+        try:
+            return score(predictions, references, pair_ids=pair_ids, categories=categories, bootstrap=bootstrap,
+                         seed=seed)
+        except ValueError as error:
+            return _Refused(error)
 
     def parse_answer(self, text: object) -> str:
         """The module's answer parser: "回复1", "回复2", "other", "refuse" or "unparsed"."""
