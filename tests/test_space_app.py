@@ -4,7 +4,6 @@ markup stays inert, the leaderboard joins eval results, and the CLI and bundle b
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from cvalues_space.config import SpaceConfig
 from cvalues_space.leaderboard import compute_leaderboard, load_results, ratings_figure
 from cvalues_space.models import demo_specs
 from cvalues_space.store import utc_now
+from space_http import free_port
 
 from cvalues_build.records import Battle, HumanLabel
 
@@ -29,12 +29,6 @@ def _config(tmp_path: Path, **kw) -> SpaceConfig:
 def _last(result):
     """The last output of an endpoint (a lone output comes back bare, several as a tuple)."""
     return result[-1] if isinstance(result, tuple | list) else result
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_app_builds_without_loading_models(tmp_path):
@@ -59,7 +53,7 @@ def test_full_battle_through_gradio_client(tmp_path):
     from gradio_client import Client
 
     demo = build_app(_config(tmp_path))
-    port = _free_port()
+    port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         show_error=True, **launch_kwargs())
     try:
