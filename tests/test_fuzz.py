@@ -437,6 +437,7 @@ def check_file(kind: Kind, path: Path, stats: Counter) -> None:
         stats["clean builds"] += 1
 
 
+@pytest.mark.slow
 def test_importers_raise_only_source_errors_naming_file_and_line(report):
     stats: Counter = Counter()
     by_kind: Counter = Counter()
@@ -709,6 +710,7 @@ def assert_result_shape(r: dict[str, Any], kwargs: dict[str, Any]) -> None:
         assert r["accuracy_ci"] is None
 
 
+@pytest.mark.slow
 def test_metric_returns_a_result_or_raises_value_error(metric, report):
     stats: Counter = Counter()
 
