@@ -157,6 +157,17 @@ def _state(device: str):
     return PartialState(cpu=device == "cpu" or (device == "auto" and not torch.cuda.is_available()))
 
 
+def _leave_group(state: Any) -> None:
+    """All ranks leave the process group together, once the last collective is done. A rank that
+    exits while its gloo threads still run can abort at interpreter shutdown ("terminate called
+    without an active exception", seen once in CI while the main rank was still writing results)."""
+    import torch.distributed as dist
+
+    if state.num_processes > 1 and dist.is_initialized():
+        state.wait_for_everyone()
+        dist.destroy_process_group()
+
+
 def _prepare_out(opts: EvalOptions, out: Path) -> None:
     """Main process only: start fresh, or check the resumed run matches and repair its files."""
     out.mkdir(parents=True, exist_ok=True)
@@ -204,6 +215,7 @@ def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     from accelerate.utils import gather_object
 
     all_stats = gather_object([stats]) if state.num_processes > 1 else [stats]
+    _leave_group(state)
     if not state.is_main_process:
         return None
     rows = store.consolidate(out, order=items.ids)
