@@ -674,6 +674,7 @@ def _texts(predictions, references):
     _check_length("references", references, len(predictions))
     return predictions, [_as_text(r) for r in references]
 
+
 class _Refused:
     """Bad input found by ``_compute``, carried out of ``evaluate.Metric.compute`` and raised by
     ``CValues.compute``. evaluate removes its cache file and releases its lock only after
