@@ -225,8 +225,7 @@ def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterat
     for k, name in enumerate(names):
         model, tokenizer = pool.get(name)
         inputs = _encode(tokenizer, prompt).to(model.device)
-        streamer = streamer_cls(tokenizer, skip_prompt=True, skip_special_tokens=True,
-                                        timeout=STREAM_TIMEOUT_S)
+        streamer = streamer_cls(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=STREAM_TIMEOUT_S)
         kwargs = pool.specs[name].generate_kwargs()
         threading.Thread(target=run, args=(k, model, inputs, kwargs, streamer), daemon=True).start()
         threading.Thread(target=read, args=(k, streamer), daemon=True).start()
