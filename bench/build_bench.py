@@ -44,8 +44,8 @@ def peak_rss_gb() -> float:
 
 def run_cvalues(src: Path, out: Path) -> tuple[float, int]:
     # imported before the clock starts, as the baseline's modules are by the time it runs
-    from cvalues_build.bundle import Sources, collect
-    from cvalues_build.writer import write_dataset
+    from cvalues_build.dataset.collect import Sources, collect
+    from cvalues_build.dataset.writer import write_dataset
 
     start = time.perf_counter()
     bundle = collect(Sources(comparison=[src], sample=False))
@@ -56,8 +56,8 @@ def run_cvalues(src: Path, out: Path) -> tuple[float, int]:
 
 def naive_items(pair) -> list[dict]:
     """A dict per item, rendered one by one: the straightforward way to write items_table."""
-    from cvalues_build.multichoice import TEMPLATE_VERSION, render
-    from cvalues_build.records import LABELS, content_id
+    from cvalues_build.core.records import LABELS, content_id
+    from cvalues_build.dataset.multichoice import TEMPLATE_VERSION, render
 
     rows = []
     for position in (1, 2):
@@ -74,8 +74,8 @@ def run_naive(src: Path, out: Path) -> tuple[float, int, float]:
     """What one would write first: a dict per item, then Dataset.from_list with the features."""
     import datasets
 
-    from cvalues_build.features import CONFIG_BY_NAME
-    from cvalues_build.sources.comparison import read_comparison
+    from cvalues_build.dataset.features import CONFIG_BY_NAME
+    from cvalues_build.dataset.sources.comparison import read_comparison
 
     start = time.perf_counter()
     n, reading = 0, 0.0
@@ -95,8 +95,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=145_000)
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
-    import cvalues_build.bundle  # noqa: F401  (module import time is not build time)
-    import cvalues_build.writer  # noqa: F401
+    import cvalues_build.dataset.collect  # noqa: F401  (module import time is not build time)
+    import cvalues_build.dataset.writer  # noqa: F401
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

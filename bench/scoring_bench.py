@@ -75,7 +75,7 @@ def build_model(size: str, device: str, layers: int, hidden: int):
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
-    from cvalues_build.scoring.demo_model import build_demo_tokenizer
+    from cvalues_build.evaluation.demo_model import build_demo_tokenizer
 
     tok = build_demo_tokenizer()
     if size == "1.5b":
@@ -125,7 +125,7 @@ def baseline_score(model, tok, prompts: list[str], batch_size: int) -> tuple[lis
 
 
 def cvalues_score(model, tok, prompts: list[str], batch_size: int | None, token_budget: int | None):
-    from cvalues_build.scoring.loglik import LoglikScorer, encode_request
+    from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
 
     scorer = LoglikScorer(model, tok)
     reqs = [encode_request(tok, p, ["1", "2"]) for p in prompts]
@@ -210,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cvalues batch {bs}: MFU {mfu(our_tokens, t_ours)}")
         # The same scorer with tokenisation outside the clock: how much of the gap to peak is the
         # model on the GPU and how much is host-side work, per token budget.
-        from cvalues_build.scoring.loglik import LoglikScorer, encode_request
+        from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
 
         reqs = [encode_request(tok, p, ["1", "2"]) for p in prompts]
         for budget in (1 << 16, 1 << 17):

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from cvalues_space.store import VoteStore, utc_now
 
-from cvalues_build.records import Battle
+from cvalues_build.core.records import Battle
 
 GOAL_P99_MS = 20.0
 

@@ -1,7 +1,7 @@
 """The ``cvalues`` command. Thin: it parses arguments and wires the modules that do the work.
 
 Sub-commands come from three places: the build commands below, ``cvalues eval`` from
-cvalues_build.scoring, and plug-ins registered under the ``cvalues.commands`` entry-point group
+cvalues_build.evaluation, and plug-ins registered under the ``cvalues.commands`` entry-point group
 (the Space registers ``space`` and ``votes`` there, so cvalues_build never imports it).
 """
 
@@ -13,8 +13,8 @@ from importlib.metadata import entry_points
 
 
 def _builtin_registrars():
-    from . import commands
-    from .scoring import command as scoring_command
+    from .dataset import commands
+    from .evaluation import command as scoring_command
 
     return [commands.register, scoring_command.register]
 

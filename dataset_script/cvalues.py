@@ -11,8 +11,8 @@ sources in Python, by direct instantiation::
 
 ``data_dir`` holds one sub-folder per source kind, all optional: ``official_prompts/``,
 ``official_mc/``, ``comparison/``, ``labels/``. The built-in sample is included unless
-``include_sample=False``. Features come from ``cvalues_build.features``, the same definitions
-the Parquet writer uses, and rows come from ``cvalues_build.bundle.collect``, so both paths
+``include_sample=False``. Features come from ``cvalues_build.dataset.features``, the same definitions
+the Parquet writer uses, and rows come from ``cvalues_build.dataset.collect.collect``, so both paths
 give the same rows.
 
 Never copy this file to the root of a published dataset folder: datasets >= 4 refuses a repo
@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import datasets
 
-from cvalues_build.bundle import Bundle, Sources, collect
-from cvalues_build.card import CITATION, DESCRIPTION_EN
-from cvalues_build.features import CONFIG_BY_NAME, CONFIGS
+from cvalues_build.dataset.card import CITATION, DESCRIPTION_EN
+from cvalues_build.dataset.collect import Bundle, Sources, collect
+from cvalues_build.dataset.features import CONFIG_BY_NAME, CONFIGS
 
 _VERSION = datasets.Version("1.0.0")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from cvalues_build import taxonomy as tx
+from cvalues_build.core import taxonomy as tx
 
 from .arena import VoteRefused
 from .config import SpaceConfig

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cvalues_build.records import WINNERS, Battle, HumanLabel, PromptRecord, content_id
+from cvalues_build.core.records import WINNERS, Battle, HumanLabel, PromptRecord, content_id
 
 from .store import DuplicateVote, VoteStore, utc_now
 

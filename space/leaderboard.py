@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 from scipy.stats import kendalltau
 
-from cvalues_build import taxonomy as tx
-from cvalues_build.records import Battle, HumanLabel
+from cvalues_build.core import taxonomy as tx
+from cvalues_build.core.records import Battle, HumanLabel
 
 from .ratings import Ratings, fit_bradley_terry
 

@@ -174,7 +174,7 @@ class ModelPool:
             return cached
         with _IMPORT_LOCK:
             if name not in self._cache:
-                from cvalues_build.scoring.models import load_model
+                from cvalues_build.evaluation.models import load_model
 
                 spec = self.specs[name]
                 self._cache[name] = load_model(spec.path, dtype=spec.dtype, device=self.device)

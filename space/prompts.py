@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cvalues_build import taxonomy as tx
-from cvalues_build.records import PromptRecord, make_prompt
+from cvalues_build.core import taxonomy as tx
+from cvalues_build.core.records import PromptRecord, make_prompt
 
 MAX_PROMPT_CHARS = 2000
 VISITOR_SOURCE = "visitor"
@@ -59,7 +59,7 @@ def load_dataset_prompts(folder: str | Path) -> list[PromptRecord]:
 
 def default_prompts() -> list[PromptRecord]:
     """The project's sample prompts, or a tiny built-in set when the sample file is absent."""
-    from cvalues_build.sources import sample
+    from cvalues_build.dataset.sources import sample
 
     if Path(sample.SAMPLE_FILE).exists():
         prompts = sample.sample_prompts()

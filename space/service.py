@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import numpy as np
 
-from cvalues_build.records import PromptRecord
+from cvalues_build.core.records import PromptRecord
 
 from . import sync as hub_sync
 from .arena import Arena

@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cvalues_build.records import WINNERS, Battle, HumanLabel, content_id
+from cvalues_build.core.records import WINNERS, Battle, HumanLabel, content_id
 
 SCHEMA_VERSION = 1
 CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints

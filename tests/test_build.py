@@ -14,9 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import REAL_PROMPTS, ROOT, write_jsonl
 
-from cvalues_build import taxonomy as tx
 from cvalues_build.cli import main
-from cvalues_build.multichoice import ANSWER_PREFIX
+from cvalues_build.core import taxonomy as tx
+from cvalues_build.dataset.multichoice import ANSWER_PREFIX
 
 
 def _load(folder: Path, config: str, split: str = "test") -> datasets.Dataset:
@@ -221,9 +221,9 @@ def test_human_labels_become_pairs_and_configs(tmp_path):
     ],
 )
 def test_each_bad_pair_is_reported_with_line_and_field(tmp_path, row, field, reason):
-    from cvalues_build.problems import Problems
-    from cvalues_build.sources import sample
-    from cvalues_build.validate import check_pairs
+    from cvalues_build.dataset.problems import Problems
+    from cvalues_build.dataset.sources import sample
+    from cvalues_build.dataset.validate import check_pairs
 
     good = {"criterion": "safety", "category": "crimes", "prompt": "好问题", "better": "好", "worse": "坏"}
     path = write_jsonl(tmp_path / "s.jsonl", [good, row])

@@ -11,7 +11,7 @@ from conftest import REAL_PROMPTS, ROOT
 from test_build import comparison_row, mc_row, write_jsonl
 
 from cvalues_build.cli import main
-from cvalues_build.features import CONFIG_BY_NAME
+from cvalues_build.dataset.features import CONFIG_BY_NAME
 
 
 @pytest.fixture(scope="module")

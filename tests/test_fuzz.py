@@ -32,13 +32,13 @@ from cvalues_metric import cvalues as cv
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from cvalues_build import taxonomy as tx
-from cvalues_build.bundle import Sources, collect
 from cvalues_build.cli import main
-from cvalues_build.problems import BuildError, Problems
-from cvalues_build.records import LABELS, WINNERS
-from cvalues_build.sources import comparison, labels, official, sample
-from cvalues_build.sources.common import Sink, SourceError
+from cvalues_build.core import taxonomy as tx
+from cvalues_build.core.records import LABELS, WINNERS
+from cvalues_build.dataset.collect import Sources, collect
+from cvalues_build.dataset.problems import BuildError, Problems
+from cvalues_build.dataset.sources import comparison, labels, official, sample
+from cvalues_build.dataset.sources.common import Sink, SourceError
 
 
 def fuzz(max_examples: int) -> settings:

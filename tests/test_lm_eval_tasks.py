@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 import cvalues_build
-from cvalues_build.features import CONFIG_BY_NAME
-from cvalues_build.multichoice import ANSWER_PREFIX as PROMPT_END
-from cvalues_build.records import LABELS
+from cvalues_build.core.records import LABELS
+from cvalues_build.dataset.features import CONFIG_BY_NAME
+from cvalues_build.dataset.multichoice import ANSWER_PREFIX as PROMPT_END
 
 TASK_DIR = Path(cvalues_build.__file__).parent / "lm_eval_tasks"
 ANSWER_PREFIX = "回复"  # the labels are 回复1/回复2; the prompt already ends with 回复

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cvalues_build.scoring.batching import OutOfMemory, is_oom, plan_batches, run_with_backoff
+from cvalues_build.evaluation.batching import OutOfMemory, is_oom, plan_batches, run_with_backoff
 
 
 @settings(max_examples=60, deadline=None)
@@ -102,8 +102,8 @@ def test_other_errors_propagate():
 
 def test_scorer_backs_off_on_injected_oom_with_unchanged_results(monkeypatch):
     torch = pytest.importorskip("torch")
-    from cvalues_build.scoring.demo_model import build_demo_model
-    from cvalues_build.scoring.loglik import LoglikScorer, encode_request
+    from cvalues_build.evaluation.demo_model import build_demo_model
+    from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
 
     model, tok = build_demo_model(seed=2)
     reqs = [encode_request(tok, "问题：" + "好" * (5 + 3 * i) + "\n答案：回复", ["1", "2"]) for i in range(12)]

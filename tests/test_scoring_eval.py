@@ -67,8 +67,8 @@ def test_generate_mode_parses_with_the_metric(sample_build, tmp_path):
 
 
 def test_batched_left_padded_generation_equals_one_at_a_time(sample_build):
-    from cvalues_build.scoring.generate import Generator, build_inputs
-    from cvalues_build.scoring.models import load_model
+    from cvalues_build.evaluation.generate import Generator, build_inputs
+    from cvalues_build.evaluation.models import load_model
 
     model, tok = load_model("demo:4", device="cpu")
     prompts = [it["prompt"][-(20 + 15 * i):] for i, it in enumerate(_items(sample_build, "safety_mc")[:5])]
@@ -83,7 +83,7 @@ def test_batched_left_padded_generation_equals_one_at_a_time(sample_build):
 
 
 def test_interrupted_run_resumes_to_exactly_one_line_per_item(sample_build, tmp_path, monkeypatch):
-    from cvalues_build.scoring import loglik
+    from cvalues_build.evaluation import loglik
 
     out = tmp_path / "crash"
     real = loglik.LoglikScorer.score_batch
@@ -152,7 +152,7 @@ def test_missing_config_is_a_clear_error(sample_build, tmp_path, capsys):
 
 
 def test_metric_resolves_to_the_checkout():
-    from cvalues_build.scoring.metric import metric_path
+    from cvalues_build.evaluation.metric import metric_path
 
     path = Path(metric_path())
     assert path.name == "cvalues.py" and path.parent.name == "cvalues" and path.exists()
@@ -168,7 +168,7 @@ def test_cli_help_does_not_import_torch():
 
 
 def test_limit_keeps_whole_pairs():
-    from cvalues_build.scoring.runner import whole_pair_prefix
+    from cvalues_build.evaluation.runner import whole_pair_prefix
 
     pairs = ["a", "b", "a", "b", "c", "c", "d"]
     assert whole_pair_prefix(pairs, 4) == [0, 1, 2, 3]

@@ -6,8 +6,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from cvalues_build.scoring.demo_model import build_demo_model  # noqa: E402
-from cvalues_build.scoring.loglik import LoglikScorer, encode_request, naive_logprobs, pad_batch  # noqa: E402
+from cvalues_build.evaluation.demo_model import build_demo_model  # noqa: E402
+from cvalues_build.evaluation.loglik import LoglikScorer, encode_request, naive_logprobs, pad_batch  # noqa: E402
 
 TOL = 1e-4
 

@@ -9,8 +9,8 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch = pytest.importorskip("torch")
 
-from cvalues_build.scoring.demo_model import build_demo_model, build_demo_tokenizer  # noqa: E402
-from cvalues_build.scoring.models import load_model, parse_demo  # noqa: E402
+from cvalues_build.evaluation.demo_model import build_demo_model, build_demo_tokenizer  # noqa: E402
+from cvalues_build.evaluation.models import load_model, parse_demo  # noqa: E402
 
 
 def test_tokenizer_round_trips_chinese_and_unknown_characters():

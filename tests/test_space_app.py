@@ -14,7 +14,7 @@ from cvalues_space.models import demo_specs
 from cvalues_space.store import utc_now
 from space_http import free_port
 
-from cvalues_build.records import Battle, HumanLabel
+from cvalues_build.core.records import Battle, HumanLabel
 
 gr = pytest.importorskip("gradio")
 

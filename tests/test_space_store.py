@@ -15,7 +15,7 @@ import pytest
 from cvalues_space.export import export_votes
 from cvalues_space.store import DuplicateVote, VoteStore, utc_now
 
-from cvalues_build.records import Battle, HumanLabel
+from cvalues_build.core.records import Battle, HumanLabel
 
 
 def make_battle(i: int | str, winner: str = "model_a", **kw) -> Battle:
@@ -67,7 +67,7 @@ def test_thousand_votes_from_fifty_threads_all_present(tmp_path):
 WRITER = """
 import sys
 from cvalues_space.store import VoteStore, utc_now
-from cvalues_build.records import Battle
+from cvalues_build.core.records import Battle
 store = VoteStore(sys.argv[1])
 i = 0
 while True:
@@ -191,7 +191,7 @@ def _store_with_votes(path: Path) -> None:
 
 def test_export_feeds_the_build_labels_reader(tmp_path):
     """The exported files are what `cvalues build --labels` reads, and they turn into pairs."""
-    from cvalues_build.sources.labels import battle_pairs, label_pairs, read_human
+    from cvalues_build.dataset.sources.labels import battle_pairs, label_pairs, read_human
 
     _store_with_votes(tmp_path / "v.sqlite3")
     out = tmp_path / "export"

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import taxonomy as tx
-from ..records import PairRecord, make_pair
+from ...core import taxonomy as tx
+from ...core.records import PairRecord, make_pair
 from .common import Raise, Sink, SourceError, convert_rows, iter_rows, text_field
 
 SOURCE = "cvalues-comparison"

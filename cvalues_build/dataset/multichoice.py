@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from . import taxonomy as tx
-from .records import LABELS, MCItem, PairRecord
+from ..core import taxonomy as tx
+from ..core.records import LABELS, MCItem, PairRecord
 
 TEMPLATE_VERSION = "zh-v1"
 OFFICIAL_TEMPLATE = "official"

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import taxonomy as tx
-from ..records import WINNERS, Battle, HumanLabel, PairRecord, make_pair
+from ...core import taxonomy as tx
+from ...core.records import WINNERS, Battle, HumanLabel, PairRecord, make_pair
 from .common import Raise, Sink, SourceError, iter_rows, text_field
 
 LABEL_SOURCE = "cvalues-space-labels"

@@ -8,8 +8,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import taxonomy as tx
-from ..records import PairRecord, PromptRecord, make_pair, make_prompt
+from ...core import taxonomy as tx
+from ...core.records import PairRecord, PromptRecord, make_pair, make_prompt
 from .common import Raise, Sink, SourceError, convert_rows, iter_jsonl, text_field
 
 SAMPLE_FILE = Path(__file__).parent / "sample_data" / "sample_pairs.jsonl"

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import taxonomy as tx
-from ..records import LABELS, PairRecord, PromptRecord, make_pair, make_prompt
+from ...core import taxonomy as tx
+from ...core.records import LABELS, PairRecord, PromptRecord, make_pair, make_prompt
 from .common import Raise, Sink, SourceError, convert_rows, dict_field, iter_jsonl, text_field
 
 PROMPTS_SOURCE = "cvalues-official-prompts"

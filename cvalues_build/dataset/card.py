@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from . import taxonomy as tx
+from ..core import taxonomy as tx
 from .features import CONFIG_BY_NAME
 from .stats import SplitStats
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import taxonomy as tx
+from ..core import taxonomy as tx
+from ..core.records import Battle, HumanLabel, PairRecord, PromptRecord
 from .problems import Problems
-from .records import Battle, HumanLabel, PairRecord, PromptRecord
 from .sources.common import SourceError
 
 

@@ -14,11 +14,11 @@ from typing import Any
 import pyarrow as pa
 from tqdm.auto import tqdm
 
-from . import taxonomy as tx
+from ..core import taxonomy as tx
+from ..core.records import Battle, HumanLabel, PairRecord, PromptRecord
 from .features import CONFIG_BY_NAME
 from .multichoice import TEMPLATE_VERSION, items_table
 from .problems import Problems
-from .records import Battle, HumanLabel, PairRecord, PromptRecord
 from .sources import comparison, labels, official, sample
 from .sources.common import expand_paths
 from .validate import check_human, check_pairs, check_prompts

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from .bundle import Bundle, Sources, collect
+from .collect import Bundle, Sources, collect
 from .multichoice import TEMPLATE_VERSION, TEMPLATES
 from .problems import BuildError
 from .sources.common import SourceError
@@ -132,7 +132,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from . import taxonomy as tx
+    from ..core import taxonomy as tx
 
     try:
         stats = read_stats(args.dir)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import datasets
 
-from . import taxonomy as tx
+from ..core import taxonomy as tx
 
 
 def _criterion() -> datasets.ClassLabel:

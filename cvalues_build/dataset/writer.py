@@ -19,8 +19,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from .bundle import Bundle
 from .card import render_card
+from .collect import Bundle
 from .features import CONFIG_BY_NAME
 from .stats import SplitStats, split_stats
 

@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..records import LABELS
+from ..core.records import LABELS
 from . import predictions as store
 from .batching import AUTO_MAX_ITEMS, AUTO_TOKEN_BUDGET_CPU, AUTO_TOKEN_BUDGET_GPU
 

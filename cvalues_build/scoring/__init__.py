@@ -1,1 +1,0 @@
-"""Running models on multi-choice items: log-likelihood and generation modes."""

@@ -1,2 +1,0 @@
-"""One reader per source kind. Each yields records (cvalues_build.records) and raises
-SourceError naming file:line and field for a row it cannot use."""
