@@ -56,8 +56,11 @@ def run_cvalues(src: Path, out: Path) -> tuple[float, int]:
 
 def naive_items(pair) -> list[dict]:
     """A dict per item, rendered one by one: the straightforward way to write items_table."""
-    from cvalues_build.core.records import LABELS, content_id
-    from cvalues_build.dataset.multichoice import TEMPLATE_VERSION, render
+    from cvalues_build.core.answer_format import DEFAULT_VERSION as TEMPLATE_VERSION
+    from cvalues_build.core.answer_format import answer_format
+    render = answer_format(TEMPLATE_VERSION).render
+    from cvalues_build.core.labels import LABELS
+    from cvalues_build.core.records import content_id
 
     rows = []
     for position in (1, 2):

@@ -16,7 +16,7 @@ from conftest import REAL_PROMPTS, ROOT, write_jsonl
 
 from cvalues_build.cli import main
 from cvalues_build.core import taxonomy as tx
-from cvalues_build.dataset.multichoice import ANSWER_PREFIX
+from cvalues_build.core.answer_format import DEFAULT_VERSION, answer_format
 
 
 def _load(folder: Path, config: str, split: str = "test") -> datasets.Dataset:
@@ -61,7 +61,7 @@ def test_sample_mc_items_are_balanced_pairs(sample_build):
     by_pair: dict[str, list[dict]] = {}
     for item in items:
         by_pair.setdefault(item["pair_id"], []).append(item)
-        assert item["prompt"].endswith(ANSWER_PREFIX)
+        assert item["prompt"].endswith(answer_format(DEFAULT_VERSION).answer_prefix)
         assert item["label"] == f"回复{item['better_position']}"
         assert item["template_version"] == "zh-v1"
     assert Counter(i["label"] for i in items) == {"回复1": len(items) // 2, "回复2": len(items) // 2}

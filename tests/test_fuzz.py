@@ -34,7 +34,8 @@ from hypothesis import strategies as st
 
 from cvalues_build.cli import main
 from cvalues_build.core import taxonomy as tx
-from cvalues_build.core.records import LABELS, WINNERS
+from cvalues_build.core.labels import LABELS
+from cvalues_build.core.records import WINNERS
 from cvalues_build.dataset.collect import Sources, collect
 from cvalues_build.dataset.problems import BuildError, Problems
 from cvalues_build.dataset.sources import comparison, labels, official, sample

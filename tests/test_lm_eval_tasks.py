@@ -1,5 +1,6 @@
-"""The lm-evaluation-harness task YAMLs parse, and every field they reference exists in the
-built dataset and renders to what ``cvalues eval`` scores."""
+"""The lm-evaluation-harness task YAMLs parse, agree with the answer-format core (the template
+version, the continuations after the prompt), and every field they reference exists in the built
+dataset and renders to what ``cvalues eval`` scores."""
 
 from __future__ import annotations
 
@@ -9,12 +10,11 @@ import pytest
 import yaml
 
 import cvalues_build
-from cvalues_build.core.records import LABELS
+from cvalues_build.core.answer_format import LABEL_WORD, answer_format
+from cvalues_build.core.labels import LABELS
 from cvalues_build.dataset.features import CONFIG_BY_NAME
-from cvalues_build.dataset.multichoice import ANSWER_PREFIX as PROMPT_END
 
 TASK_DIR = Path(cvalues_build.__file__).parent / "lm_eval_tasks"
-ANSWER_PREFIX = "回复"  # the labels are 回复1/回复2; the prompt already ends with 回复
 TASKS = {"cvalues_safety_mc": "safety_mc", "cvalues_responsibility_mc": "responsibility_mc"}
 
 
@@ -44,7 +44,9 @@ def test_tasks_and_group_are_declared():
     for name, doc in tasks.items():
         assert doc["dataset_name"] == TASKS[name] and doc["dataset_name"] in CONFIG_BY_NAME
         assert doc["output_type"] == "multiple_choice" and doc["test_split"] == "test"
-        assert doc["doc_to_choice"] == [label.removeprefix(ANSWER_PREFIX) for label in LABELS]
+        fmt = answer_format(doc["metadata"]["template"])
+        assert doc["doc_to_choice"] == list(fmt.continuations)
+        assert [LABEL_WORD + choice for choice in doc["doc_to_choice"]] == list(LABELS)
         assert doc["target_delimiter"] == ""
         assert {"acc"} <= {m["metric"] for m in doc["metric_list"]}
 
@@ -55,12 +57,14 @@ def test_templates_reference_real_fields_and_render_the_labels(sample_build, tas
     import jinja2
 
     doc = _tasks()[task]
+    prompt_end = answer_format(doc["metadata"]["template"]).answer_prefix
     ds = datasets.load_dataset(str(sample_build), doc["dataset_name"])[doc["test_split"]]
     env = jinja2.Environment(undefined=jinja2.StrictUndefined)  # a missing field is an error
     text_t, target_t = env.from_string(doc["doc_to_text"]), env.from_string(doc["doc_to_target"])
     for row in ds:
         text = text_t.render(**row)
         target = int(target_t.render(**row))
-        assert text == row["prompt"] and text.endswith(PROMPT_END)
+        assert text == row["prompt"] and text.endswith(prompt_end)
+        assert row["template_version"] == doc["metadata"]["template"]
         # choice `target` after the prompt spells the item's label
-        assert ANSWER_PREFIX + doc["doc_to_choice"][target] == row["label"]
+        assert LABEL_WORD + doc["doc_to_choice"][target] == row["label"]

@@ -12,10 +12,6 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-LABEL_1 = "回复1"
-LABEL_2 = "回复2"
-LABELS = (LABEL_1, LABEL_2)
-
 
 def content_id(*parts: object, length: int = 16) -> str:
     """A deterministic id from content, so that rebuilding the same sources gives identical files."""

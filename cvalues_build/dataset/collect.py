@@ -15,9 +15,10 @@ import pyarrow as pa
 from tqdm.auto import tqdm
 
 from ..core import taxonomy as tx
+from ..core.answer_format import DEFAULT_VERSION
 from ..core.records import Battle, HumanLabel, PairRecord, PromptRecord
 from .features import CONFIG_BY_NAME
-from .multichoice import TEMPLATE_VERSION, items_table
+from .multichoice import items_table
 from .problems import Problems
 from .sources import comparison, labels, official, sample
 from .sources.common import expand_paths
@@ -33,7 +34,7 @@ class Sources:
     comparison: list[Path] = field(default_factory=list)
     labels: list[Path] = field(default_factory=list)
     sample: bool = True
-    template_version: str = TEMPLATE_VERSION
+    template_version: str = DEFAULT_VERSION
 
     @classmethod
     def from_data_dir(cls, data_dir: str | Path, sample: bool = True) -> Sources:

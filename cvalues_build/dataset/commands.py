@@ -8,8 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..core.answer_format import DEFAULT_VERSION, TEMPLATE_VERSIONS
 from .collect import Bundle, Sources, collect
-from .multichoice import TEMPLATE_VERSION, TEMPLATES
 from .problems import BuildError
 from .sources.common import SourceError
 from .stats import format_table, read_stats
@@ -54,8 +54,8 @@ def _source_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-sample", action="store_true", help="leave out the built-in sample")
     g.add_argument("--skip-invalid", action="store_true",
                    help="drop invalid rows and report their count instead of failing")
-    g.add_argument("--template", default=TEMPLATE_VERSION, choices=sorted(TEMPLATES),
-                   help=f"multi-choice template version (default {TEMPLATE_VERSION})")
+    g.add_argument("--template", default=DEFAULT_VERSION, choices=TEMPLATE_VERSIONS,
+                   help=f"multi-choice template version (default {DEFAULT_VERSION})")
 
 
 def _sources(args: argparse.Namespace) -> Sources:

@@ -31,14 +31,6 @@ def build_inputs(tokenizer: Any, prompts: Sequence[str], use_chat_template: bool
     return ids, chat
 
 
-def answer_text(prompt: str, generation: str, chat: bool, answer_prefix: str = "回复") -> str:
-    """The text the parser reads. Without a chat template the model continues the prompt, which
-    ends with "…答案：回复", so its answer is that prefix plus what it wrote."""
-    if not chat and prompt.endswith(answer_prefix):
-        return answer_prefix + generation
-    return generation
-
-
 class Generator:
     """Greedy batched generation; ``tokens_seen`` counts prompt plus generated tokens."""
 

@@ -12,13 +12,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..core.records import LABELS
+from ..core.answer_format import answer_format
+from ..core.labels import LABELS
 from . import predictions as store
 from .batching import AUTO_MAX_ITEMS, AUTO_TOKEN_BUDGET_CPU, AUTO_TOKEN_BUDGET_GPU
 
 MODES = ("loglik", "generate")
 MC_CONFIGS = ("safety_mc", "responsibility_mc", "responsibility_mc_official")
-ANSWER_PREFIX = "回复"
 RUN_FILE = "run.json"
 RESULTS = "results.json"
 # A resumed run must score the same thing as the run it continues.
@@ -85,9 +85,12 @@ def load_items(dataset: str, config: str, limit: int | None = None) -> Items:
     if bad:
         raise ValueError(f"item {bad[0]} has label {labels[bad[0]]!r}, expected one of {LABELS}")
     versions = sorted(set(ds["template_version"]))
+    if len(versions) != 1:
+        raise ValueError(f"the items mix template versions {versions}: score one version at a time")
+    answer_format(versions[0])  # an unknown version fails here, before a model is loaded
     return Items(
         ids=list(ds["id"]), pair_ids=list(ds["pair_id"]), categories=[str(c) for c in cats], labels=labels,
-        prompts=list(ds["prompt"]), template_version=",".join(versions), fingerprint=ds._fingerprint,
+        prompts=list(ds["prompt"]), template_version=versions[0], fingerprint=ds._fingerprint,
     )
 
 
@@ -103,13 +106,6 @@ def whole_pair_prefix(pair_ids: list[str], limit: int) -> list[int]:
             break
         keep += group
     return sorted(keep)
-
-
-def continuations_for(prompt: str) -> list[str]:
-    """The answer strings after the prompt: the digits when it already ends with "回复"."""
-    if prompt.endswith(ANSWER_PREFIX):
-        return [label[len(ANSWER_PREFIX):] for label in LABELS]
-    return list(LABELS)
 
 
 def batching(batch_size: str, device: str) -> dict[str, Any]:
@@ -252,13 +248,14 @@ def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, s
     def base_row(i: int) -> dict[str, Any]:
         return {"id": items.ids[i], "pair_id": items.pair_ids[i], "category": items.categories[i], "label": items.labels[i]}
 
+    fmt = answer_format(items.template_version)
     t0 = time.perf_counter()
     with store.Appender(path) as appender:
         if opts.mode == "loglik":
             from .loglik import LoglikScorer, encode_request
 
             scorer: Any = LoglikScorer(model, tokenizer, padding_side=opts.padding_side)
-            reqs = [encode_request(tokenizer, items.prompts[i], continuations_for(items.prompts[i])) for i in shard]
+            reqs = [encode_request(tokenizer, items.prompts[i], list(fmt.continuations)) for i in shard]
 
             def on_loglik(batch: list[int], scores: list[list[float]]) -> None:
                 rows = []
@@ -271,7 +268,7 @@ def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, s
 
             scorer.score(reqs, on_batch=on_loglik, **batch_kw)
         else:
-            from .generate import Generator, answer_text, build_inputs
+            from .generate import Generator, build_inputs
 
             scorer = Generator(model, tokenizer, max_new_tokens=opts.max_new_tokens)
             inputs, chat = build_inputs(tokenizer, [items.prompts[i] for i in shard], opts.chat_template)
@@ -280,7 +277,7 @@ def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, s
             def on_generate(batch: list[int], texts: list[str]) -> None:
                 rows = []
                 for j, text in zip(batch, texts, strict=True):
-                    answer = answer_text(items.prompts[shard[j]], text, chat, ANSWER_PREFIX)
+                    answer = fmt.answer_text(text, chat)
                     rows.append({**base_row(shard[j]), "pred": parse(answer), "generation": text,
                                  "answer": answer, "chat_template": chat})
                 appender.write(rows)

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from ...core import taxonomy as tx
-from ...core.records import LABELS, PairRecord, PromptRecord, make_pair, make_prompt
+from ...core.labels import LABELS
+from ...core.records import PairRecord, PromptRecord, make_pair, make_prompt
 from .common import Raise, Sink, SourceError, convert_rows, dict_field, iter_jsonl, text_field
 
 PROMPTS_SOURCE = "cvalues-official-prompts"
