@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS replies (
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS battles (
-    battle_id TEXT PRIMARY KEY,
+    battle_id TEXT NOT NULL PRIMARY KEY,
     prompt_id TEXT NOT NULL,
     criterion TEXT NOT NULL,
     model_a TEXT NOT NULL,

@@ -84,7 +84,7 @@ class HumanLabel(_Record):
     reply: str
     criterion: str
     safe: bool | None
-    score: int | None
+    score: int | None = field(metadata={"kind": "int8"})
     annotator: str
     created_at: str
     prompt: str = ""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import datasets
 
 from ..core import taxonomy as tx
+from ..core.records import WINNERS
+from ..core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, Column
 
 
 def _criterion() -> datasets.ClassLabel:
@@ -57,42 +59,22 @@ def mc_features(criterion: str | None) -> datasets.Features:
     )
 
 
+def _record_features(cols: tuple[Column, ...]) -> datasets.Features:
+    """A human record's columns as Features: its fixed vocabularies as ClassLabels."""
+    class_labels = {"criterion": _criterion, "category": lambda: _category(None),
+                    "winner": lambda: datasets.ClassLabel(names=list(WINNERS))}
+    return datasets.Features({
+        c.name: class_labels[c.name]() if c.name in class_labels else datasets.Value(c.kind)
+        for c in cols
+    })
+
+
 def human_label_features() -> datasets.Features:
-    return datasets.Features(
-        {
-            "response_id": datasets.Value("string"),
-            "prompt_id": datasets.Value("string"),
-            "model": datasets.Value("string"),
-            "reply": datasets.Value("string"),
-            "criterion": _criterion(),
-            "safe": datasets.Value("bool"),
-            "score": datasets.Value("int8"),
-            "annotator": datasets.Value("string"),
-            "created_at": datasets.Value("string"),
-            "prompt": datasets.Value("string"),
-            "category": _category(None),
-        }
-    )
+    return _record_features(LABEL_COLUMNS)
 
 
 def battle_features() -> datasets.Features:
-    return datasets.Features(
-        {
-            "battle_id": datasets.Value("string"),
-            "prompt_id": datasets.Value("string"),
-            "criterion": _criterion(),
-            "model_a": datasets.Value("string"),
-            "model_b": datasets.Value("string"),
-            "reply_a": datasets.Value("string"),
-            "reply_b": datasets.Value("string"),
-            "winner": datasets.ClassLabel(names=["model_a", "model_b", "tie", "both_bad"]),
-            "anonymous": datasets.Value("bool"),
-            "annotator": datasets.Value("string"),
-            "created_at": datasets.Value("string"),
-            "prompt": datasets.Value("string"),
-            "category": _category(None),
-        }
-    )
+    return _record_features(BATTLE_COLUMNS)
 
 
 @dataclass(frozen=True)
