@@ -89,8 +89,12 @@ def cmd_space(args: argparse.Namespace) -> int:
     if not args.models:
         print("serving the demo models (random weights: their replies are noise); pass --models FILE for real ones")
     from .app import build_app, launch_kwargs
+    from .store import StoreError
 
-    demo = build_app(config)
+    try:
+        demo = build_app(config)
+    except StoreError as err:
+        return _fail(str(err))
     print(f"votes go to {config.db_path.resolve()}")
     demo.queue().launch(server_name=args.host, server_port=args.port, **launch_kwargs())
     return 0
@@ -113,10 +117,11 @@ def cmd_bundle(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from .export import export_votes
+    from .store import StoreError
 
     try:
         paths = export_votes(args.db, args.out, args.format)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, ValueError, StoreError) as err:
         return _fail(str(err))
     for kind, path in paths.items():
         print(f"{kind}: {path}")

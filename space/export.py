@@ -51,10 +51,7 @@ def export_votes(db: str | Path, out: str | Path, fmt: str = "jsonl") -> dict[st
     """Write labels and battles from the database ``db`` into folder ``out``; returns the paths."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-    db = Path(db)
-    if not db.is_file():
-        raise FileNotFoundError(f"no vote database at {db}")
-    store = VoteStore(db)
+    store = VoteStore(db, read_only=True)  # refuses a missing, damaged or foreign database
     try:
         tables = {"labels": [r.to_row() for r in store.labels()],
                   "battles": [r.to_row() for r in store.battles()]}

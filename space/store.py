@@ -23,6 +23,7 @@ import os
 import secrets
 import sqlite3
 import threading
+import urllib.parse
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -35,6 +36,7 @@ from cvalues_build.core.records import WINNERS, Battle, HumanLabel, content_id
 
 SCHEMA_VERSION = 1
 CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
+STORE_TABLES = ("meta", "replies", "battles", "labels")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -128,6 +130,18 @@ class FairLock:
                 self._busy = False
 
 
+class StoreError(RuntimeError):
+    """The database file cannot be used as a vote store: damaged, or not a vote store at all."""
+
+
+def _damaged(path: Path, detail: str) -> str:
+    recovered = path.with_name(path.stem + ".recovered" + path.suffix)
+    return (f"{path} is damaged (SQLite's quick_check: {detail}); refusing to open it, nothing was changed. "
+            f"To recover the rows SQLite can still read: sqlite3 {path} \".recover\" | sqlite3 {recovered} "
+            f"and start with --db {recovered}; or restore the votes from the Hub sync copy "
+            "(the votes/ folder of $CVALUES_VOTES_REPO).")
+
+
 class DuplicateVote(ValueError):
     """The battle (or this annotator's label of this reply) is already stored."""
 
@@ -156,11 +170,16 @@ class VoteStore:
     Pass ``synchronous="FULL"`` to fsync every commit.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", salt: str | None = None):
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", salt: str | None = None,
+                 read_only: bool = False):
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if read_only and not self.path.is_file():
+            raise FileNotFoundError(f"no vote database at {self.path}")
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._synchronous = synchronous.upper()
         self._local = threading.local()
         self._write_lock = FairLock()
@@ -169,6 +188,10 @@ class VoteStore:
         self._commits = 0
         self._closing = False
         self._checkpoint_due = threading.Event()
+        self._check_file()
+        if read_only:
+            self._salt = ""  # a read-only store never hashes a new session
+            return
         conn = self._conn()
         with self._write_lock:
             conn.executescript(_SCHEMA)  # autocommit mode: each statement is its own transaction
@@ -180,16 +203,45 @@ class VoteStore:
                                               daemon=True)
         self._checkpointer.start()
 
+    def _check_file(self) -> None:
+        """Refuse, before anything is written, a damaged file or a database that is not a vote
+        store: SQLite would serve reads from a damaged file, and creating our tables in someone
+        else's database would change a file we were never meant to touch."""
+        if not self.read_only and (not self.path.exists() or self.path.stat().st_size == 0):
+            return  # a new store
+        try:
+            conn = self._conn()
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check")]
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        except sqlite3.DatabaseError as err:
+            self.close()
+            if "not a database" in str(err):
+                raise StoreError(f"{self.path} is not a cvalues vote store (not an SQLite database)") from err
+            raise StoreError(_damaged(self.path, str(err))) from err
+        if problems != ["ok"]:
+            self.close()
+            raise StoreError(_damaged(self.path, "; ".join(problems[:3])))
+        missing = sorted(set(STORE_TABLES) - tables)
+        if missing:
+            self.close()
+            raise StoreError(f"{self.path} is not a cvalues vote store (it has no {', '.join(missing)} "
+                             "table); nothing was changed")
+
     # -- connections -------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
         if conn is None:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, one transaction per vote.
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(f"PRAGMA synchronous={self._synchronous}")
-            conn.execute("PRAGMA busy_timeout=30000")
-            conn.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring
+            if self.read_only:  # mode=ro: SQLite itself refuses every write through this connection
+                uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+                conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA busy_timeout=30000")
+            else:
+                conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(f"PRAGMA synchronous={self._synchronous}")
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.execute("PRAGMA wal_autocheckpoint=0")  # see the module docstring
             conn.row_factory = sqlite3.Row
             self._local.conn = conn
             with self._conns_lock:
@@ -230,12 +282,14 @@ class VoteStore:
         """Checkpoint, then close every connection this store opened (from any thread)."""
         self._closing = True
         self._checkpoint_due.set()
-        self._checkpointer.join(timeout=10)
-        try:
-            with self._write_lock:
-                self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        except sqlite3.Error:
-            pass
+        checkpointer = getattr(self, "_checkpointer", None)
+        if checkpointer is not None:
+            checkpointer.join(timeout=10)
+            try:
+                with self._write_lock:
+                    self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            except sqlite3.Error:
+                pass
         with self._conns_lock:
             for conn in self._conns:
                 conn.close()
@@ -301,9 +355,6 @@ class VoteStore:
         return [
             HumanLabel(**{**dict(r), "safe": None if r["safe"] is None else bool(r["safe"])}) for r in rows
         ]
-
-    def battle_ids(self) -> set[str]:
-        return {r[0] for r in self._conn().execute("SELECT battle_id FROM battles")}
 
     def counts(self) -> dict[str, int]:
         conn = self._conn()

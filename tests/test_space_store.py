@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cvalues_space.export import export_votes
-from cvalues_space.store import DuplicateVote, VoteStore, utc_now
+from cvalues_space.store import DuplicateVote, StoreError, VoteStore, utc_now
 
 from cvalues_build.core.records import Battle, HumanLabel
 
@@ -56,7 +56,7 @@ def test_thousand_votes_from_fifty_threads_all_present(tmp_path):
         th.join()
     assert not errors
     expected = {f"b{t}-{k}" for t in range(50) for k in range(20)}
-    assert store.battle_ids() == expected
+    assert {b.battle_id for b in store.battles()} == expected
     store.close()
     # A fresh connection (another process would see the same) finds all of them too.
     conn = sqlite3.connect(tmp_path / "votes.sqlite3")
@@ -212,3 +212,68 @@ def test_export_builds_human_configs_through_the_cli(tmp_path):
     assert main(["build", "--out", str(tmp_path / "cv"), "--labels", str(tmp_path / "export")]) == 0
     built = {p.parent.name for p in Path(tmp_path / "cv" / "data").rglob("*.parquet")}
     assert {"human_labels", "battles"} <= built
+
+
+def _fill(path: Path, battles: int) -> None:
+    """A real store holding ``battles`` votes (written in one transaction: the content is what
+    matters here, not the write path)."""
+    VoteStore(path).close()
+    rows = [tuple(make_battle(i).to_row().values()) for i in range(battles)]
+    with sqlite3.connect(path) as conn:
+        conn.executemany(f"INSERT INTO battles VALUES ({', '.join('?' * len(rows[0]))})", rows)
+    conn.close()
+
+
+def test_a_damaged_store_is_refused_with_the_way_to_recover(tmp_path, capsys):
+    """Audit item 7: a store with 2 KB overwritten in the middle opened and served reads."""
+    from cvalues_build.cli import main
+
+    db = tmp_path / "v.sqlite3"
+    _fill(db, 3000)
+    size = db.stat().st_size
+    assert size > 200_000  # many pages: the middle one holds votes
+    with db.open("r+b") as handle:
+        handle.seek(size // 2)
+        handle.write(b"\xff" * 2048)
+    with pytest.raises(StoreError, match="damaged") as refused:
+        VoteStore(db)
+    message = str(refused.value)
+    assert f'sqlite3 {db} ".recover" | sqlite3' in message and "Hub sync copy" in message
+    # Every way in refuses it: the Space's store and the export.
+    assert main(["votes", "export", str(db), str(tmp_path / "out")]) == 2
+    assert "damaged" in capsys.readouterr().err
+
+
+def test_export_refuses_a_database_that_is_not_a_vote_store_and_changes_nothing(tmp_path, capsys):
+    """Audit item 6: exporting an unrelated SQLite file created five tables in it and exited 0."""
+    from cvalues_build.cli import main
+
+    db = tmp_path / "notes.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE notes (body TEXT)")
+        conn.execute("INSERT INTO notes VALUES ('mine')")
+    conn.close()
+    before = db.read_bytes()
+    assert main(["votes", "export", str(db), str(tmp_path / "out")]) == 2
+    assert "not a cvalues vote store" in capsys.readouterr().err
+    assert db.read_bytes() == before and not (tmp_path / "out").exists()
+    with sqlite3.connect(db) as conn:
+        assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["notes"]
+    conn.close()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database at all\n" * 100)
+    assert main(["votes", "export", str(text), str(tmp_path / "out")]) == 2
+    assert "not an SQLite database" in capsys.readouterr().err
+
+
+def test_export_reads_through_a_read_only_connection(tmp_path):
+    """The export cannot write: SQLite refuses any write through the store it opens."""
+    _store_with_votes(tmp_path / "v.sqlite3")
+    store = VoteStore(tmp_path / "v.sqlite3", read_only=True)
+    try:
+        assert len(store.battles()) == 1
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            store.add_battle(make_battle(2))
+    finally:
+        store.close()
+    assert len(VoteStore(tmp_path / "v.sqlite3").battles()) == 1
