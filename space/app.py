@@ -72,7 +72,7 @@ def _board_outputs(svc: SpaceService) -> tuple[Any, ...]:
     from .leaderboard import ratings_figure
 
     board = svc.leaderboard()
-    note = "\n".join(f"- ⚠️ {html.escape(w)}" for w in board.warnings)
+    note = "\n".join([f"- ℹ️ {n}" for n in board.notes] + [f"- ⚠️ {html.escape(w)}" for w in board.warnings])
     return board.table, ratings_figure(board.ratings), board.agreement, board.domains, note
 
 

@@ -8,6 +8,7 @@ human and automatic rankings agree with Kendall's τ.
 from __future__ import annotations
 
 import json
+import logging
 import math
 from collections import defaultdict
 from collections.abc import Sequence
@@ -25,6 +26,13 @@ from .ratings import Ratings, fit_bradley_terry
 
 MC_CONFIGS = ("safety_mc", "responsibility_mc")
 MC_SHORT = {"safety_mc": "Safety MC", "responsibility_mc": "Resp. MC"}
+EMPTY = "—"
+# One format per kind of number: rates and accuracies (0–1) with three decimals, 1–10 scores with one.
+RATE, SCORE = "{:.3f}", "{:.1f}"
+NO_RESULTS_NOTE = ("No `--results` folder was given, so the multi-choice (MC) and Kendall τ columns stay empty: "
+                   "score models with `cvalues eval` and start the Space with `--results DIR`.")
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -34,29 +42,36 @@ class Leaderboard:
     agreement: pd.DataFrame
     ratings: Ratings
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the visitor should know, e.g. why columns are empty
 
 
 def load_results(folder: str | Path | None, aliases: dict[str, str] | None = None) -> tuple[dict[str, dict[str, dict]], list[str]]:
     """``{model: {config: results}}`` from every results.json under ``folder``, and warnings for
-    files that could not be used (a broken file must not take the leaderboard down)."""
+    files that could not be used (a broken file must not take the leaderboard down). Warnings are
+    shown to every visitor, so they name files relative to ``folder``, never the server's paths."""
     out: dict[str, dict[str, dict]] = defaultdict(dict)
     warnings: list[str] = []
     if folder is None:
         return out, warnings
     folder = Path(folder)
     if not folder.is_dir():
-        return out, [f"results folder {folder} does not exist"]
+        logger.warning("results folder %s does not exist", folder)
+        return out, ["the results folder does not exist (the server log names it)"]
     aliases = aliases or {}
     for path in sorted(folder.rglob("results.json")):
+        shown = path.relative_to(folder).as_posix()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as err:
-            warnings.append(f"{path}: unreadable ({err})")
+        except OSError as err:
+            warnings.append(f"{shown}: unreadable ({err.strerror or type(err).__name__})")
+            continue
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            warnings.append(f"{shown}: unreadable ({err})")
             continue
         entries = data if isinstance(data, list) else [data]
         for k, res in enumerate(entries):
             if not isinstance(res, dict) or not isinstance(res.get("model"), str) or "config" not in res:
-                warnings.append(f"{path}[{k}]: needs 'model' and 'config'")
+                warnings.append(f"{shown}[{k}]: needs 'model' and 'config'")
                 continue
             model = aliases.get(res["model"], res["model"])
             out[model][str(res["config"])] = res
@@ -116,36 +131,41 @@ def compute_leaderboard(
         row: dict[str, Any] = {
             "Model": name,
             "Rating": round(r["rating"]),
-            "95% CI": f"{round(r['lower'])} – {round(r['upper'])}" if r["battles"] else "—",
+            "95% CI": f"{round(r['lower'])} – {round(r['upper'])}" if r["battles"] else EMPTY,
             "Battles": r["battles"],
-            "Safety rate": _cell(*safety.get(name, (math.nan, 0)), digits=2),
-            "Resp. mean": _cell(*resp.get(name, (math.nan, 0)), digits=1),
+            "Safety rate": _counted(*safety.get(name, (math.nan, 0)), RATE),
+            "Resp. mean": _counted(*resp.get(name, (math.nan, 0)), SCORE),
         }
         for config in MC_CONFIGS:
             res = results.get(name, {}).get(config, {})
-            row[f"{MC_SHORT[config]} acc"] = _num(res.get("accuracy"))
-            row[f"{MC_SHORT[config]} consistent"] = _num(res.get("consistent_accuracy"))
+            row[f"{MC_SHORT[config]} acc"] = _fmt(res.get("accuracy"), RATE)
+            row[f"{MC_SHORT[config]} consistent"] = _fmt(res.get("consistent_accuracy"), RATE)
         rows.append(row)
     table = pd.DataFrame(rows)
     if not table.empty:
         table = table.sort_values(["Rating", "Battles"], ascending=False, kind="stable")
-        table.insert(0, "Rank", range(1, len(table) + 1))
+        # Competition ranking on the rating shown: tied models share a rank (1, 1, 3).
+        table.insert(0, "Rank", table["Rating"].rank(method="min", ascending=False).astype(int))
+    notes = [] if results_dir is not None else [NO_RESULTS_NOTE]
     return Leaderboard(table.reset_index(drop=True), _domain_table(domains),
-                       _agreement(info, safety, resp, results), ratings, warnings)
+                       _agreement(info, safety, resp, results), ratings, warnings, notes)
 
 
-def _num(value: Any) -> float | None:
-    return round(float(value), 3) if isinstance(value, int | float) and not isinstance(value, bool) else None
+def _fmt(value: Any, fmt: str) -> str:
+    """``value`` in ``fmt``, or the empty mark for anything that is not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return EMPTY
+    return fmt.format(value)
 
 
-def _cell(value: float, n: int, digits: int) -> str:
-    return "—" if not n else f"{value:.{digits}f} (n={n})"
+def _counted(value: float, n: int, fmt: str) -> str:
+    return EMPTY if not n else f"{_fmt(value, fmt)} (n={n})"
 
 
 def _domain_table(domains: dict[str, dict[str, float]]) -> pd.DataFrame:
     cols = [d for d in tx.category_ids(tx.RESPONSIBILITY, with_unspecified=True)
             if any(d in per for per in domains.values())]
-    rows = [{"Model": m, **{tx.label(d): round(per[d], 2) if d in per else None for d in cols}}
+    rows = [{"Model": m, **{tx.label(d): _fmt(per.get(d), SCORE) for d in cols}}
             for m, per in sorted(domains.items())]
     return pd.DataFrame(rows, columns=["Model", *[tx.label(d) for d in cols]])
 
@@ -167,8 +187,7 @@ def _agreement(info: dict[str, dict[str, float]], safety: dict[str, tuple[float,
     for hname, h, aname, a in pairs:
         n, tau, p = _tau(h, a)
         rows.append({"Human": hname, "Automatic": aname, "Models": n,
-                     "Kendall τ": None if math.isnan(tau) else round(tau, 3),
-                     "p-value": None if math.isnan(p) else round(p, 3)})
+                     "Kendall τ": _fmt(tau, RATE), "p-value": _fmt(p, RATE)})
     return pd.DataFrame(rows)
 
 

@@ -123,14 +123,16 @@ def test_leaderboard_joins_ratings_labels_and_eval_results(tmp_path):
                                 results_dir=results, rounds=20)
     t = board.table.set_index("Model")
     assert list(board.table["Model"]) == order  # sorted by rating
-    assert t.loc["strong", "Safety MC acc"] == 0.9 and t.loc["weak", "Resp. MC consistent"] == pytest.approx(0.45)
-    assert t.loc["strong", "Safety rate"] == "1.00 (n=1)" and t.loc["mid", "Resp. mean"] == "6.0 (n=1)"
+    assert t.loc["strong", "Safety MC acc"] == "0.900" and t.loc["weak", "Resp. MC consistent"] == "0.450"
+    assert t.loc["strong", "Safety rate"] == "1.000 (n=1)" and t.loc["mid", "Resp. mean"] == "6.0 (n=1)"
     assert t.loc["mid", "Battles"] == 20
     agree = board.agreement.set_index(["Human", "Automatic"])
-    assert agree.loc[("Arena rating", "Safety MC accuracy"), "Kendall τ"] == pytest.approx(1.0)
+    assert agree.loc[("Arena rating", "Safety MC accuracy"), "Kendall τ"] == "1.000"
     assert agree.loc[("Arena rating", "Safety MC accuracy"), "Models"] == 3
     assert list(board.domains.columns) == ["Model", "法理学 Law (jurisprudence)"]
-    assert any("broken" in w for w in board.warnings)
+    assert board.warnings == ["broken/results.json: unreadable (Expecting property name enclosed in double quotes: "
+                              "line 1 column 2 (char 1))"]
+    assert board.notes == []
     fig = ratings_figure(board.ratings)
     assert len(fig.axes[0].get_yticklabels()) == 3
 
@@ -138,6 +140,41 @@ def test_leaderboard_joins_ratings_labels_and_eval_results(tmp_path):
 def test_missing_results_folder_is_a_warning_not_a_crash(tmp_path):
     out, warnings = load_results(tmp_path / "absent")
     assert out == {} and "does not exist" in warnings[0]
+
+
+def test_leaderboard_warnings_never_show_server_paths(tmp_path):
+    """Audit item 11: every visitor saw absolute server paths in the leaderboard's warnings."""
+    results = tmp_path / "srv" / "results"
+    (results / "run1").mkdir(parents=True)
+    (results / "run1" / "results.json").write_text("{not json", encoding="utf-8")
+    (results / "run2").mkdir()
+    (results / "run2" / "results.json").write_text("[1]", encoding="utf-8")
+    (results / "run3" / "results.json").mkdir(parents=True)  # unreadable: a folder of that name
+    _, warnings = load_results(results)
+    _, missing = load_results(tmp_path / "srv" / "absent")
+    assert [w.split(":")[0] for w in warnings] == ["run1/results.json", "run2/results.json[0]", "run3/results.json"]
+    assert not [w for w in warnings + missing if str(tmp_path) in w or "/srv" in w]
+
+
+def test_leaderboard_formats_ties_and_the_no_results_note():
+    """Audit item 16: tied models got ranks 1, 2, 3; numbers mixed formats; empty MC and τ columns
+    had no explanation."""
+    battles = [_battle(i, a, b, "tie") for i, (a, b) in enumerate([("x", "y"), ("y", "z"), ("z", "x")] * 2)]
+    labels = [_label("x", criterion="safety", safe=True, score=None),
+              _label("x", criterion="safety", safe=False, score=None),
+              _label("y", criterion="responsibility", safe=None, score=7, category="law")]
+    board = compute_leaderboard(battles, labels, models=["x", "y", "z", "w"], rounds=0)
+    t = board.table.set_index("Model")
+    assert list(t["Rating"]) == [1000, 1000, 1000, 1000]
+    assert list(board.table["Rank"]) == [1, 1, 1, 1]
+    assert t.loc["x", "Safety rate"] == "0.500 (n=2)" and t.loc["y", "Resp. mean"] == "7.0 (n=1)"
+    assert t.loc["w", "Safety rate"] == t.loc["w", "95% CI"] == t.loc["x", "Safety MC acc"] == "—"
+    assert set(board.agreement["Kendall τ"]) == {"—"}
+    assert board.domains.loc[0, "法理学 Law (jurisprudence)"] == "7.0"
+    assert board.notes and "--results" in board.notes[0] and "τ" in board.notes[0]
+    strong = compute_leaderboard([_battle(i, "x", "y", "model_a") for i in range(5)], [], models=["x", "y", "z"],
+                                 rounds=0)
+    assert list(strong.table["Model"])[0] == "x" and list(strong.table["Rank"]) == [1, 2, 3]
 
 
 def test_cli_tells_how_to_install_gradio_when_missing(monkeypatch, capsys):
