@@ -16,7 +16,9 @@ INSTALL_HINT = "the Space needs gradio: pip install 'cvalues[space]'"
 def register(sub: argparse._SubParsersAction) -> None:
     space = sub.add_parser(
         "space", help="run the human-evaluation Space locally, or bundle it for Hugging Face Spaces",
-        description="Serve the CValues arena (battles, labels, leaderboard). `cvalues space bundle OUT` "
+        description="Serve the CValues arena (battles, labels, leaderboard). With no flags, `cvalues space` "
+                    "starts the demo: three built-in demo models (random weights, CPU, no network) at "
+                    "http://127.0.0.1:7860, votes in ./cvalues_votes.sqlite3. `cvalues space bundle OUT` "
                     "assembles a folder ready to upload as a Space.",
     )
     space.add_argument("--models", type=Path, metavar="FILE", help="models file (YAML or JSON)")
@@ -51,12 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def register_votes(sub: argparse._SubParsersAction) -> None:
     votes = sub.add_parser("votes", help="work with the Space's vote database",
-                           description="Export arena battles and labels in the SPEC's record formats.")
+                           description="Export the Space's arena battles and labels as the files "
+                                       "`cvalues build --labels` reads.")
     nested = votes.add_subparsers(dest="votes_command", metavar="export", required=True)
     export = nested.add_parser("export", help="write OUT/labels.* and OUT/battles.* for `cvalues build --labels`")
-    export.add_argument("db", type=Path, metavar="DB")
-    export.add_argument("out", type=Path, metavar="OUT")
-    export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl")
+    export.add_argument("db", type=Path, metavar="DB",
+                        help="the Space's SQLite vote database (--db of `cvalues space`); opened read-only")
+    export.add_argument("out", type=Path, metavar="OUT", help="folder for labels.* and battles.* (created if missing)")
+    export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="file format (default jsonl)")
     export.set_defaults(func=cmd_export)
 
 
@@ -87,7 +91,8 @@ def cmd_space(args: argparse.Namespace) -> int:
     if args.dataset and not args.dataset.is_dir():
         return _fail(f"--dataset {args.dataset} is not a folder")
     if not args.models:
-        print("serving the demo models (random weights: their replies are noise); pass --models FILE for real ones")
+        print("starting the demo: the built-in demo models (random weights, so their replies are noise); "
+              "pass --models FILE for real ones")
     from .app import build_app, launch_kwargs
     from .store import StoreError
 

@@ -235,3 +235,22 @@ def test_bundled_app_imports_standalone(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     kind, location = proc.stdout.split()
     assert kind == "Blocks" and location.startswith(str(out))
+
+
+def _help(capsys, *argv: str) -> str:
+    from cvalues_build.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main([*argv, "--help"])
+    assert done.value.code == 0
+    return capsys.readouterr().out
+
+
+def test_space_and_votes_help_texts(capsys):
+    """Audit item 19: `votes export DB OUT` had no argument descriptions, `votes --help` sent users
+    to a SPEC they do not have, and `cvalues space --help` did not say that it starts the demo."""
+    assert "starts the demo" in " ".join(_help(capsys, "space").split())
+    assert "SPEC" not in _help(capsys, "votes")
+    export = _help(capsys, "votes", "export")
+    described = {line.split()[0] for line in export.splitlines() if line.startswith("  ") and len(line.split()) > 1}
+    assert {"DB", "OUT", "--format"} <= described
