@@ -1,0 +1,316 @@
+"""What a tool wrote into an output folder, so that it can later replace, upload or remove
+exactly that and nothing else.
+
+A manifest is a hidden JSON file in the folder (``.cvalues-manifest.json``): the ``kind`` of
+output ("dataset", "space-bundle") and every file written, as a relative path, its size and its
+sha256. A folder is *provably* an earlier output of a kind when its manifest names that kind and
+every listed file is still there, a regular file (no symlink, no symlinked folder on the way) with
+the recorded size and hash. Only then may a tool replace it, and even then it removes only the
+listed files: whatever a user put beside them stays.
+
+``install`` moves a finished output from a staging folder into place, so an interrupted run
+never leaves a half output: the slow work happens in the staging folder, and the switch is a few
+renames during which Ctrl-C and SIGTERM wait.
+
+Standard library only: the dataset build and the Space's bundle both use it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import tempfile
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+MANIFEST_NAME = ".cvalues-manifest.json"
+STAGING_PREFIX = ".cvalues-staging-"
+FORMAT = "cvalues-manifest"
+FORMAT_VERSION = 1
+_CHUNK = 1 << 20
+
+
+class ManifestError(RuntimeError):
+    """A manifest that is missing, unreadable, of another kind, or that its files no longer match."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    path: str  # relative, POSIX separators
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Manifest:
+    kind: str
+    files: tuple[Entry, ...]
+
+    @property
+    def paths(self) -> list[str]:
+        return [e.path for e in self.files]
+
+
+def sha256_of(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def check_relative(path: str) -> str:
+    """``path`` if it is a plain relative POSIX path inside a folder (no "..", no absolute path,
+    no empty part, not the manifest itself); ManifestError otherwise."""
+    parts = PurePosixPath(path).parts
+    if (not path or "\\" in path or "\x00" in path or path.startswith("/") or not parts
+            or any(p in ("", ".", "..") for p in path.split("/")) or path == MANIFEST_NAME):
+        raise ManifestError(f"not a relative path inside the folder: {path!r}")
+    return path
+
+
+def _no_link_on_the_way(root: Path, path: str) -> str | None:
+    """Why ``root/path`` is not a plain file reached through plain folders, or None."""
+    current = root
+    parts = path.split("/")
+    for i, part in enumerate(parts):
+        current = current / part
+        try:
+            st = os.lstat(current)
+        except FileNotFoundError:
+            return "missing"
+        except OSError as err:
+            return f"unreadable ({err.strerror or err})"
+        if stat.S_ISLNK(st.st_mode):
+            return "a symlink" if i == len(parts) - 1 else f"reached through the symlink {'/'.join(parts[:i + 1])}"
+        last = i == len(parts) - 1
+        if last and not stat.S_ISREG(st.st_mode):
+            return "not a regular file"
+        if not last and not stat.S_ISDIR(st.st_mode):
+            return f"{'/'.join(parts[:i + 1])} is not a folder"
+    return None
+
+
+def entry_for(root: str | Path, path: str) -> Entry:
+    """The entry of ``root/path``: refused unless it is a regular file reached without a symlink."""
+    root = Path(root)
+    check_relative(path)
+    why = _no_link_on_the_way(root, path)
+    if why:
+        raise ManifestError(f"{root / path}: {why}")
+    full = root / path
+    return Entry(path, full.stat().st_size, sha256_of(full))
+
+
+def files_under(root: str | Path) -> Iterator[str]:
+    """Every regular file below ``root`` (relative, sorted), the manifest and staging folders
+    aside; a symlink anywhere is refused rather than followed."""
+    root = Path(root)
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        for name in sorted(dirnames):
+            if (here / name).is_symlink():
+                raise ManifestError(f"{here / name}: a symlink; outputs hold plain files only")
+        dirnames[:] = sorted(d for d in dirnames if not (here == root and d.startswith(STAGING_PREFIX)))
+        for name in sorted(filenames):
+            rel = (here / name).relative_to(root).as_posix()
+            if rel != MANIFEST_NAME:
+                yield rel
+
+
+def write_manifest(root: str | Path, kind: str, paths: Iterable[str] | None = None) -> Manifest:
+    """Hash the files (every file under ``root`` when ``paths`` is None) and save the manifest in
+    ``root``. The JSON has no timestamp, so two identical outputs have identical manifests."""
+    root = Path(root)
+    chosen = sorted(set(files_under(root) if paths is None else paths))
+    manifest = Manifest(kind, tuple(entry_for(root, p) for p in chosen))
+    data = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind,
+            "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in manifest.files]}
+    text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    tmp = root / (MANIFEST_NAME + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, root / MANIFEST_NAME)
+    return manifest
+
+
+def read_manifest(root: str | Path) -> Manifest:
+    """The manifest saved in ``root``; ManifestError when it is missing or malformed."""
+    path = Path(root) / MANIFEST_NAME
+    if path.is_symlink() or not path.is_file():
+        raise ManifestError(f"{root} has no {MANIFEST_NAME}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != FORMAT or data.get("version") != FORMAT_VERSION:
+            raise ValueError("unknown format")
+        entries = tuple(Entry(check_relative(f["path"]), int(f["size"]), str(f["sha256"])) for f in data["files"])
+        kind = str(data["kind"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ManifestError) as err:
+        raise ManifestError(f"{path} is not a valid manifest ({err})") from err
+    if len({e.path for e in entries}) != len(entries):
+        raise ManifestError(f"{path} lists a file twice")
+    return Manifest(kind, entries)
+
+
+def verify(root: str | Path, manifest: Manifest) -> list[str]:
+    """Every way ``root`` differs from ``manifest`` ("data/x.parquet: changed since it was
+    written"); empty when every listed file is there, plain, and has its size and hash."""
+    root = Path(root)
+    problems = []
+    for e in manifest.files:
+        why = _no_link_on_the_way(root, e.path)
+        if why is None and ((root / e.path).stat().st_size != e.size or sha256_of(root / e.path) != e.sha256):
+            why = "changed since it was written"
+        if why:
+            problems.append(f"{e.path}: {why}")
+    return problems
+
+
+def read_verified(root: str | Path, kind: str) -> Manifest:
+    """The manifest of ``root`` if the folder is provably an earlier output of ``kind``;
+    ManifestError saying why not otherwise."""
+    manifest = read_manifest(root)
+    if manifest.kind != kind:
+        raise ManifestError(f"{root} is a {manifest.kind!r} output, not a {kind!r} one")
+    problems = verify(root, manifest)
+    if problems:
+        raise ManifestError(f"{root} no longer matches its manifest: " + "; ".join(problems[:5])
+                            + (f"; and {len(problems) - 5} more" if len(problems) > 5 else ""))
+    return manifest
+
+
+def is_output_of(root: str | Path, kind: str) -> bool:
+    """Whether ``root`` is provably an earlier output of ``kind`` (see the module's docstring)."""
+    try:
+        read_verified(root, kind)
+    except ManifestError:
+        return False
+    return True
+
+
+def remove_listed(root: str | Path, manifest: Manifest) -> None:
+    """Remove exactly the files ``manifest`` lists, then the manifest, then the folders that held
+    them if that left them empty (never ``root`` itself). Nothing is removed unless every listed
+    file still matches: a changed file stops it with ManifestError."""
+    root = Path(root)
+    problems = verify(root, manifest)
+    if problems:
+        raise ManifestError(f"{root}: not removing anything, the folder no longer matches its manifest: "
+                            + "; ".join(problems[:5]))
+    for e in manifest.files:
+        (root / e.path).unlink()
+    if (root / MANIFEST_NAME).is_file() and not (root / MANIFEST_NAME).is_symlink():
+        (root / MANIFEST_NAME).unlink()
+    _prune_empty(root, manifest.paths)
+
+
+def _prune_empty(root: Path, paths: Iterable[str]) -> None:
+    folders = {PurePosixPath(p).parents[i] for p in paths for i in range(len(PurePosixPath(p).parents) - 1)}
+    for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):  # deepest first
+        full = root / folder
+        if full.is_dir() and not full.is_symlink() and not any(full.iterdir()):
+            full.rmdir()
+
+
+def existing_output(out: str | Path, kind: str) -> Manifest | None:
+    """What a new output of ``kind`` may replace in ``out``: None when ``out`` is missing or holds
+    only hidden entries (a ``.git``, say) and no manifest; the verified manifest when it is an
+    earlier output of ``kind``. Anything else raises ManifestError naming what is in the way."""
+    out = Path(out)
+    if not os.path.lexists(out):
+        return None
+    if not out.is_dir():
+        raise ManifestError(f"{out} exists and is not a folder; choose an empty or new folder")
+    if os.path.lexists(out / MANIFEST_NAME):
+        try:
+            return read_verified(out, kind)
+        except ManifestError as err:
+            raise ManifestError(f"refusing to replace {out}: {err}. Nothing was changed; "
+                                "choose an empty or new folder, or restore the changed files") from err
+    visible = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not p.name.startswith("."))
+    if visible:
+        shown = ", ".join(visible[:6]) + (f" and {len(visible) - 6} more" if len(visible) > 6 else "")
+        raise ManifestError(f"refusing to write into {out}: it holds {shown}, and it is not an earlier {kind} "
+                            f"output (it has no {MANIFEST_NAME} listing those files). Nothing was changed; "
+                            "choose an empty or new folder")
+    return None
+
+
+def new_staging(out: str | Path) -> Path:
+    """A fresh staging folder on the same file system as ``out``: inside it when it exists (its
+    parent may not be writable), beside it otherwise."""
+    out = Path(out)
+    if out.is_dir():
+        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{out.name}-", dir=out.parent))
+
+
+def _in_the_way(out: Path, new: Manifest, replaceable: set[str]) -> list[str]:
+    """New paths that would overwrite, or write through, something not in ``replaceable``."""
+    blocked = []
+    for path in new.paths:
+        parts = path.split("/")
+        for i in range(len(parts)):
+            rel = "/".join(parts[:i + 1])
+            full = out / rel
+            if not os.path.lexists(full) or rel in replaceable:
+                continue
+            if i == len(parts) - 1 or full.is_symlink() or not full.is_dir():
+                blocked.append(rel)
+                break
+    return sorted(set(blocked))
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends, then deliver them: the switch is a few
+    renames, and stopping halfway would leave half an output. Only the main thread may do this."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {sig: signal.signal(sig, lambda s, _frame: caught.append(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        for sig in caught:
+            signal.raise_signal(sig)
+
+
+def install(staging: str | Path, out: str | Path, kind: str) -> Manifest:
+    """Move the output finished in ``staging`` (a ``new_staging`` folder holding its manifest)
+    into ``out``: a new folder, one with hidden entries only, or an earlier output of ``kind``,
+    whose listed files are replaced and the rest of which is left alone. ManifestError, with
+    nothing changed, when anything else is in the way."""
+    staging, out = Path(staging), Path(out)
+    new = read_manifest(staging)
+    old = existing_output(out, kind)
+    if not os.path.lexists(out):
+        os.replace(staging, out)
+        return new
+    old_paths = set(old.paths) if old else set()
+    blocked = _in_the_way(out, new, old_paths)
+    if blocked:
+        raise ManifestError(f"refusing to write into {out}: {', '.join(blocked[:6])} would be overwritten and "
+                            f"{'is' if len(blocked) == 1 else 'are'} not from an earlier {kind} output. "
+                            "Nothing was changed; choose an empty or new folder")
+    gone = sorted(old_paths - set(new.paths))
+    with _signals_deferred():
+        for path in gone:
+            (out / path).unlink()
+        for path in new.paths:
+            (out / path).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / path, out / path)
+        os.replace(staging / MANIFEST_NAME, out / MANIFEST_NAME)
+        _prune_empty(out, gone)
+    shutil.rmtree(staging)
+    return new
