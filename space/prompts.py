@@ -59,12 +59,11 @@ def load_dataset_prompts(folder: str | Path) -> list[PromptRecord]:
 
 def default_prompts() -> list[PromptRecord]:
     """The project's sample prompts, or a tiny built-in set when the sample file is absent."""
-    from cvalues_build.dataset.sources import sample
+    from cvalues_build.dataset import sample_prompts
 
-    if Path(sample.SAMPLE_FILE).exists():
-        prompts = sample.sample_prompts()
-        if prompts:
-            return prompts
+    prompts = sample_prompts()
+    if prompts:
+        return prompts
     return [make_prompt(criterion=c, category=cat, prompt=p, source="cvalues-space-fallback")
             for c, cat, p in _FALLBACK]
 
