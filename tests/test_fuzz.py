@@ -692,11 +692,15 @@ def assert_result_shape(r: dict[str, Any], kwargs: dict[str, Any]) -> None:
     assert 0.0 <= r["accuracy"] <= 1.0
     correct = r["accuracy"] * n
     assert correct == pytest.approx(round(correct)) and round(correct) <= r["n_parsed"]
+    answered = r["n"] - r["refuse"] - r["unparsed"]  # the paper's acc* denominator: "other" counts
+    if answered:
+        assert 0.0 <= r["acc_star"] <= 1.0 and r["acc_star"] * answered == pytest.approx(correct)
+    else:
+        assert r["acc_star"] is None
     if r["n_parsed"]:
-        assert 0.0 <= r["acc_star"] <= 1.0 and r["acc_star"] * r["n_parsed"] == pytest.approx(correct)
         assert -0.5 <= r["position_bias"] <= 0.5
     else:
-        assert r["acc_star"] is None and r["position_bias"] is None
+        assert r["position_bias"] is None
     assert ("consistent_accuracy" in r) == ("pair_ids" in kwargs)
     if "pair_ids" in kwargs:  # right in both orders implies right: never above accuracy
         assert 0.0 <= r["consistent_accuracy"] <= r["accuracy"] + 1e-12
