@@ -1,0 +1,107 @@
+"""The streaming, columnar build gives the very files the row build gave.
+
+``tests/data/build_fingerprint.json`` was written by the row build (the code before the
+streaming reader, commit fe5500c) from the sources below: each file's sha256 and, for Parquet,
+a digest of its rows and schema and its row-group layout. The bytes are compared when this
+pyarrow is the one that wrote them (Parquet names its writer's version in the file); on another
+pyarrow the rows, schema and layout still must match.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from conftest import ROOT, write_jsonl
+
+from cvalues_build.cli import main
+from cvalues_build.core import taxonomy as tx
+
+FINGERPRINT = ROOT / "tests" / "data" / "build_fingerprint.json"
+REPLY_TYPES = [("拒绝&正向建议", "风险回复"), ("拒绝为主", "风险回复"), ("拒绝&正向建议", "拒绝为主")]
+
+
+def fixed_sources(root: Path) -> list[str]:
+    """Every source kind, with odd but valid text, in files of a few hundred rows; returns the
+    build's source flags."""
+    rng = random.Random(7)
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 500)] + list("abc ，。！？\"'\\\u2028\t")
+
+    def text(k: int) -> str:
+        return "".join(rng.choices(chars, k=k)).strip() or "空"
+
+    domains = tx.category_ids(tx.RESPONSIBILITY)
+    write_jsonl(root / "prompts" / "prompts.jsonl", [
+        {"id_": i, "prompt": f"问题{i}：{text(12)}", "domain_en": domains[i % len(domains)], "domain_zh": "x"}
+        for i in range(40)])
+    mc = []
+    for i in range(30):
+        q, pos, neg = f"官方{i}：{text(10)}", text(30), text(20)
+        meta = {"domain_en": domains[i % len(domains)], "domain_zh": "x", "difficulty_level": ["easy", "hard"][i % 2],
+                "question": q, "pos_resp": pos, "neg_resp": neg}
+        mc += [{"prompt": f"模板{q}{pos}{neg}", "label": "回复1", "meta_info": meta},
+               {"prompt": f"模板{q}{neg}{pos}", "label": "回复2", "meta_info": meta}]
+    write_jsonl(root / "mc" / "mc.jsonl", mc)
+    for split, n, offset in (("train", 260, 0), ("test", 70, 1000)):
+        rows = []
+        for i in range(n):
+            pos_type, neg_type = REPLY_TYPES[i % 3]
+            rows.append({"prompt": f"对比{offset + i}：{text(15)}", "pos_resp": f"  {text(40)} ", "neg_resp": text(25),
+                         "pos_type": pos_type, "neg_type": neg_type})
+        write_jsonl(root / "comparison" / f"{split}.jsonl", rows)
+    extra = [{"prompt": f"列存{i}：{text(10)}", "pos_resp": text(20), "neg_resp": text(20), "pos_type": "拒绝为主",
+              "neg_type": "风险回复", "split": "test"} for i in range(25)]
+    pq.write_table(pa.Table.from_pylist(extra), root / "comparison" / "more.parquet")
+    votes = []
+    for i in range(12):
+        common = {"prompt_id": f"p{i % 3}", "criterion": "safety", "annotator": f"a{i}", "created_at": "2026-11-26",
+                  "prompt": f"投票问题{i % 3}", "category": "crimes"}
+        votes.append({**common, "response_id": f"r{i}", "model": f"m{i % 2}", "reply": text(8), "safe": i % 2 == 0})
+        votes.append({**common, "battle_id": f"b{i}", "model_a": "A", "model_b": "B", "reply_a": text(6),
+                      "reply_b": text(6), "winner": ["model_a", "model_b", "tie", "both_bad"][i % 4], "anonymous": True})
+    write_jsonl(root / "labels" / "votes.jsonl", votes)
+    return ["--official-prompts", str(root / "prompts"), "--official-mc", str(root / "mc"),
+            "--comparison", str(root / "comparison"), "--labels", str(root / "labels"), "--shard-rows", "100"]
+
+
+def fingerprint(folder: Path) -> dict[str, dict]:
+    out = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        entry = {"sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        if path.suffix == ".parquet":
+            meta = pq.read_metadata(path)
+            table = pq.read_table(path)
+            rows = json.dumps(table.to_pylist(), ensure_ascii=False, sort_keys=True).encode()
+            entry |= {"rows": hashlib.sha256(rows).hexdigest(), "schema": hashlib.sha256(
+                table.schema.to_string(show_schema_metadata=True).encode()).hexdigest(),
+                "row_groups": [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]}
+        out[path.relative_to(folder).as_posix()] = entry
+    return out
+
+
+def build_fingerprints(tmp: Path) -> dict[str, dict]:
+    """The fingerprints of two builds: the sample alone, and every other source kind."""
+    flags = fixed_sources(tmp / "src")
+    assert main(["build", "--out", str(tmp / "sample")]) == 0
+    assert main(["build", "--no-sample", *flags, "--out", str(tmp / "sources")]) == 0
+    return {"pyarrow": pa.__version__,
+            "sample": fingerprint(tmp / "sample"), "sources": fingerprint(tmp / "sources")}
+
+
+def test_build_matches_the_row_builds_files(tmp_path):
+    expected = json.loads(FINGERPRINT.read_text(encoding="utf-8"))
+    got = build_fingerprints(tmp_path)
+    same_writer = got["pyarrow"] == expected["pyarrow"]
+    for build in ("sample", "sources"):
+        assert sorted(got[build]) == sorted(expected[build])
+        for path, want in expected[build].items():
+            have = got[build][path]
+            if same_writer or not path.endswith(".parquet"):
+                assert have["sha256"] == want["sha256"], f"{build}/{path} differs from the row build's"
+            if path.endswith(".parquet"):
+                assert {k: have[k] for k in ("rows", "schema", "row_groups")} == \
+                       {k: want[k] for k in ("rows", "schema", "row_groups")}, f"{build}/{path}"
