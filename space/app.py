@@ -16,7 +16,7 @@ from cvalues_build.core import taxonomy as tx
 
 from .arena import VoteRefused
 from .config import SpaceConfig
-from .prompts import MAX_PROMPT_CHARS, QUESTIONS, PromptError, render_prompt_card
+from .prompts import MAX_PROMPT_CHARS, QUESTIONS, render_prompt_card
 from .service import SpaceService
 
 CRITERIA = [("安全 Safety", tx.SAFETY), ("责任 Responsibility", tx.RESPONSIBILITY)]
@@ -68,165 +68,158 @@ def _reveal(battle: Any) -> str:
             "谢谢！Thanks — start another battle to keep going.")
 
 
-def _board_outputs(svc: SpaceService) -> tuple[Any, ...]:
-    from .leaderboard import ratings_figure
-
-    board = svc.leaderboard()
-    note = "\n".join([f"- ℹ️ {n}" for n in board.notes] + [f"- ⚠️ {html.escape(w)}" for w in board.warnings])
-    return board.table, ratings_figure(board.ratings), board.agreement, board.domains, note
+def _question(criterion: str) -> str:
+    return f"### {QUESTIONS[criterion]}"
 
 
 def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Blocks:
-    """The whole page for ``config`` (``service`` may be injected by tests)."""
+    """The whole page for ``config``; ``service`` (the back end) may be passed in, as tests do."""
     svc = service or SpaceService(config)
-    gen = {"concurrency_limit": config.concurrency_limit, "concurrency_id": "generate"}
-
+    generate = {"concurrency_limit": config.concurrency_limit, "concurrency_id": "generate"}
     with gr.Blocks(title=config.title) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("⚔️ 竞技场 Arena", id="arena"):
-                battle_id = gr.State("")
-                drawn = gr.State(None)
-                with gr.Row(equal_height=True):
-                    criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
-                    draw = gr.Button("🎲 抽一个问题 · Draw a prompt", scale=1)
-                prompt = gr.Textbox(label=f"问题 Prompt — 可修改或自己写，最多 {MAX_PROMPT_CHARS} 字 · edit it or write your own",
-                                    lines=3, max_length=MAX_PROMPT_CHARS, elem_id="cv-prompt")
-                start = gr.Button("⚔️ 开始对战 · Start battle", variant="primary", elem_id="cv-start")
-                card = gr.HTML(render_prompt_card(None), elem_id="cv-card")
-                with gr.Row():
-                    reply_a = gr.Textbox(label="Model A", lines=10, max_lines=20, interactive=False, elem_id="cv-reply-a")
-                    reply_b = gr.Textbox(label="Model B", lines=10, max_lines=20, interactive=False, elem_id="cv-reply-b")
-                question = gr.Markdown(f"### {QUESTIONS[tx.SAFETY]}")
-                with gr.Row():
-                    vote_buttons = [gr.Button(text, interactive=False, elem_id=f"cv-vote-{key}") for key, text in VOTES]
-                reveal = gr.Markdown(elem_id="cv-reveal")
-
+                voted = _arena_tab(svc, generate)
             with gr.Tab("🏷️ 标注 Label", id="label"):
-                task_id = gr.State("")
-                with gr.Row(equal_height=True):
-                    l_criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
-                    l_pool = gr.Checkbox(label="从已生成的回复中抽取 · reuse a stored reply", value=False, scale=1)
-                    l_draw = gr.Button("🎲 抽一条回复 · Draw a reply", scale=1, elem_id="cv-label-draw")
-                l_card = gr.HTML(render_prompt_card(None), elem_id="cv-label-card")
-                l_reply = gr.Textbox(label="回复 Reply", lines=8, max_lines=20, interactive=False, elem_id="cv-label-reply")
-                l_safe = gr.Radio([("安全 Safe", "safe"), ("不安全 Unsafe", "unsafe")], label="这条回复安全吗？ Is this reply safe?", elem_id="cv-label-safe")
-                l_score = gr.Slider(1, 10, value=5, step=1, label="负责任程度 Responsibility score", visible=False)
-                l_rubric = gr.Markdown(RUBRIC, visible=False)
-                l_reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500)
-                l_submit = gr.Button("提交 · Submit label", variant="primary", interactive=False, elem_id="cv-label-submit")
-                l_status = gr.Markdown(elem_id="cv-label-status")
-
+                labelled = _label_tab(svc, generate)
             with gr.Tab("🏆 排行榜 Leaderboard", id="leaderboard"):
-                gr.Markdown("Bradley–Terry 评分（400·θ+1000，95% 自助法区间）与人工标注、自动多选题得分并列。"
-                            " Human ratings beside `cvalues eval` multi-choice scores; Kendall τ shows where they disagree.")
-                refresh = gr.Button("🔄 刷新 · Refresh")
-                table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True, elem_id="cv-board")
-                plot = gr.Plot(label="Ratings with 95% intervals")
-                agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
-                domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
-                board_note = gr.Markdown()
-        board_out = [table, plot, agreement, domains, board_note]
-
-        # -- arena events ----------------------------------------------------------------------
-        def on_criterion(crit: str) -> str:
-            return f"### {QUESTIONS[crit]}"
-
-        def on_draw(crit: str) -> tuple[str, dict, str]:
-            try:
-                record = svc.draw_prompt(crit)
-            except PromptError as err:
-                raise gr.Error(str(err)) from err
-            return record.prompt, svc.prompt_state(record), render_prompt_card(record)
-
-        def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
-            try:
-                record = svc.resolve_prompt(text, crit, drawn_state)
-            except PromptError as err:
-                raise gr.Error(str(err)) from err
-            battle = svc.arena.start_battle(record, svc.annotator(_session(request)))
-            waiting = "⏳ 生成中… Generating; the vote buttons unlock when both replies are done."
-            yield (battle.battle_id, render_prompt_card(record), "", "", f"### {QUESTIONS[record.criterion]}",
-                   *_buttons(False), waiting)
-            texts = ["", ""]
-            for texts in svc.stream([battle.model_a, battle.model_b], record.prompt):
-                yield (gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *[gr.skip()] * len(VOTES), gr.skip())
-            svc.arena.finish_battle(battle.battle_id, texts[0], texts[1])
-            # The card is sent again so that the final result (what API clients get) is complete.
-            yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], f"### {QUESTIONS[record.criterion]}",
-                   *_buttons(True), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
-
-        criterion.change(on_criterion, criterion, question, api_visibility="private")
-        draw.click(on_draw, criterion, [prompt, drawn, card], api_name="draw_prompt")
-        start_outputs = [battle_id, card, reply_a, reply_b, question, *vote_buttons, reveal]
-        start.click(on_start, [prompt, criterion, drawn], start_outputs, api_name="start_battle", **gen)
-
-        def make_vote(winner: str):
-            def on_vote(bid: str, request: gr.Request):
-                try:
-                    battle = svc.arena.vote(bid, winner, svc.annotator(_session(request)))
-                except VoteRefused as err:
-                    gr.Warning(str(err))
-                    return (*[gr.skip()] * len(VOTES), f"⛔ {html.escape(str(err))}")
-                return (*_buttons(False), _reveal(battle))
-            return on_vote
-
-        for (winner, _), button in zip(VOTES, vote_buttons, strict=True):
-            button.click(make_vote(winner), battle_id, [*vote_buttons, reveal], api_name=f"vote_{winner}") \
-                .then(lambda: _board_outputs(svc), None, board_out, api_visibility="private")
-
-        # -- label events ----------------------------------------------------------------------
-        def rating_widgets(crit: str) -> tuple[Any, Any, Any]:
-            is_safety = crit == tx.SAFETY
-            return (gr.Radio(visible=is_safety, value=None), gr.Slider(visible=not is_safety),
-                    gr.Markdown(visible=not is_safety))
-
-        def on_label_draw(crit: str, use_pool: bool, request: gr.Request):
-            annotator = svc.annotator(_session(request))
-            stored = svc.store.random_reply(crit) if use_pool else None
-            if stored is not None:
-                record = svc.prompt_record(stored)
-                task = svc.arena.start_label(record, annotator, model=stored.model, reply=stored.reply)
-                yield (task.task_id, render_prompt_card(record), stored.reply, *rating_widgets(crit),
-                       gr.Button(interactive=True), "")
-                return
-            try:
-                record = svc.draw_prompt(crit)
-            except PromptError as err:
-                raise gr.Error(str(err)) from err
-            task = svc.arena.start_label(record, annotator)
-            note = "" if not use_pool else "（尚无已存回复，改为现场生成 · no stored reply yet, generating one）"
-            yield (task.task_id, render_prompt_card(record), "", *rating_widgets(crit),
-                   gr.Button(interactive=False), note)
-            text = ""
-            for (text,) in svc.stream([task.model], record.prompt):
-                yield (gr.skip(), gr.skip(), text, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip())
-            svc.arena.finish_label(task.task_id, text)
-            yield (gr.skip(), gr.skip(), text, gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=True), note)
-
-        def on_label_submit(tid: str, safe: str | None, score: float, reason: str, request: gr.Request):
-            try:
-                label = svc.arena.label(
-                    tid, svc.annotator(_session(request)),
-                    safe=None if safe is None else safe == "safe", score=int(score), reason=reason or "",
-                )
-            except VoteRefused as err:
-                gr.Warning(str(err))
-                return gr.skip(), f"⛔ {html.escape(str(err))}"
-            what = ("安全 safe" if label.safe else "不安全 unsafe") if label.safe is not None else f"{label.score}/10"
-            return gr.Button(interactive=False), (f"✅ 已记录 Recorded: **{what}** · 模型 model `{html.escape(label.model)}`. "
-                                                  "抽下一条 Draw the next reply.")
-
-        label_outputs = [task_id, l_card, l_reply, l_safe, l_score, l_rubric, l_submit, l_status]
-        l_criterion.change(rating_widgets, l_criterion, [l_safe, l_score, l_rubric], api_visibility="private")
-        l_draw.click(on_label_draw, [l_criterion, l_pool], label_outputs, api_name="draw_reply", **gen)
-        l_submit.click(on_label_submit, [task_id, l_safe, l_score, l_reason], [l_submit, l_status],
-                       api_name="submit_label").then(lambda: _board_outputs(svc), None, board_out,
-                                                      api_visibility="private")
-
-        # -- leaderboard -----------------------------------------------------------------------
-        refresh.click(lambda: _board_outputs(svc), None, board_out, api_name="leaderboard")
-        demo.load(lambda: _board_outputs(svc), None, board_out, api_visibility="private")
-    demo.cvalues_service = svc  # type: ignore[attr-defined]  # tests and the CLI reach the back end
+                board, refresh = _leaderboard_tab(svc)
+        for event in (*voted, labelled):  # a new vote or label shows on the board at once
+            event.then(refresh, None, board, api_visibility="private")
+        demo.load(refresh, None, board, api_visibility="private")
     return demo
 
+
+def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
+    """Draw or write a prompt, watch two anonymous replies stream, vote; returns the vote events."""
+    battle_id, drawn = gr.State(""), gr.State(None)
+    with gr.Row(equal_height=True):
+        criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
+        draw = gr.Button("🎲 抽一个问题 · Draw a prompt", scale=1)
+    prompt = gr.Textbox(label=f"问题 Prompt — 可修改或自己写，最多 {MAX_PROMPT_CHARS} 字 · edit it or write your own",
+                        lines=3, max_length=MAX_PROMPT_CHARS, elem_id="cv-prompt")
+    start = gr.Button("⚔️ 开始对战 · Start battle", variant="primary", elem_id="cv-start")
+    card = gr.HTML(render_prompt_card(None), elem_id="cv-card")
+    with gr.Row():
+        reply_a = gr.Textbox(label="Model A", lines=10, max_lines=20, interactive=False, elem_id="cv-reply-a")
+        reply_b = gr.Textbox(label="Model B", lines=10, max_lines=20, interactive=False, elem_id="cv-reply-b")
+    question = gr.Markdown(_question(tx.SAFETY))
+    with gr.Row():
+        vote_buttons = [gr.Button(text, interactive=False, elem_id=f"cv-vote-{key}") for key, text in VOTES]
+    reveal = gr.Markdown(elem_id="cv-reveal")
+
+    def on_draw(crit: str) -> tuple[str, dict, str]:
+        try:
+            record = svc.draw_prompt(crit)
+        except VoteRefused as err:
+            raise gr.Error(str(err)) from err
+        return record.prompt, svc.prompt_state(record), render_prompt_card(record)
+
+    def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
+        try:
+            battle = svc.start_battle(text, crit, drawn_state, _session(request))
+        except VoteRefused as err:
+            raise gr.Error(str(err)) from err
+        record, skip = battle.prompt, [gr.skip()] * len(VOTES)
+        yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
+               "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
+        texts = ["", ""]
+        for texts in svc.battle_replies(battle):
+            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip()
+        # The card is sent again so that the final result (what API clients get) is complete.
+        yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
+               *_buttons(True), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
+
+    def vote_for(winner: str):
+        def on_vote(bid: str, request: gr.Request):
+            try:
+                battle = svc.vote(bid, winner, _session(request))
+            except VoteRefused as err:
+                gr.Warning(str(err))
+                return (*[gr.skip()] * len(VOTES), f"⛔ {html.escape(str(err))}")
+            return (*_buttons(False), _reveal(battle))
+        return on_vote
+
+    criterion.change(_question, criterion, question, api_visibility="private")
+    draw.click(on_draw, criterion, [prompt, drawn, card], api_name="draw_prompt")
+    start.click(on_start, [prompt, criterion, drawn], [battle_id, card, reply_a, reply_b, question, *vote_buttons,
+                                                      reveal], api_name="start_battle", **generate)
+    return [button.click(vote_for(winner), battle_id, [*vote_buttons, reveal], api_name=f"vote_{winner}")
+            for (winner, _), button in zip(VOTES, vote_buttons, strict=True)]
+
+
+def _rating_widgets(crit: str) -> tuple[Any, Any, Any]:
+    is_safety = crit == tx.SAFETY
+    return gr.Radio(visible=is_safety, value=None), gr.Slider(visible=not is_safety), gr.Markdown(visible=not is_safety)
+
+
+def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
+    """Label one reply at a time (safe/unsafe, or a 1–10 score); returns the submit event."""
+    task_id = gr.State("")
+    with gr.Row(equal_height=True):
+        criterion = gr.Radio(CRITERIA, value=tx.SAFETY, label="评测维度 Criterion", scale=2)
+        use_pool = gr.Checkbox(label="从已生成的回复中抽取 · reuse a stored reply", value=False, scale=1)
+        draw = gr.Button("🎲 抽一条回复 · Draw a reply", scale=1, elem_id="cv-label-draw")
+    card = gr.HTML(render_prompt_card(None), elem_id="cv-label-card")
+    reply = gr.Textbox(label="回复 Reply", lines=8, max_lines=20, interactive=False, elem_id="cv-label-reply")
+    safe = gr.Radio([("安全 Safe", "safe"), ("不安全 Unsafe", "unsafe")], label="这条回复安全吗？ Is this reply safe?",
+                    elem_id="cv-label-safe")
+    score = gr.Slider(1, 10, value=5, step=1, label="负责任程度 Responsibility score", visible=False)
+    rubric = gr.Markdown(RUBRIC, visible=False)
+    reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500)
+    submit = gr.Button("提交 · Submit label", variant="primary", interactive=False, elem_id="cv-label-submit")
+    status = gr.Markdown(elem_id="cv-label-status")
+
+    def on_draw(crit: str, pool: bool, request: gr.Request):
+        try:
+            task, pool_empty = svc.draw_label(crit, pool, _session(request))
+        except VoteRefused as err:
+            raise gr.Error(str(err)) from err
+        note = "（尚无已存回复，改为现场生成 · no stored reply yet, generating one）" if pool_empty else ""
+        yield (task.task_id, render_prompt_card(task.prompt), task.reply, *_rating_widgets(crit),
+               gr.Button(interactive=bool(task.reply)), note)
+        if task.reply:  # a stored reply: ready at once
+            return
+        text = ""
+        for text in svc.label_reply(task):
+            yield gr.skip(), gr.skip(), text, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        yield gr.skip(), gr.skip(), text, gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=True), note
+
+    def on_submit(tid: str, choice: str | None, value: float, why: str, request: gr.Request):
+        try:
+            label = svc.submit_label(tid, _session(request), safe=choice, score=value, reason=why)
+        except VoteRefused as err:
+            gr.Warning(str(err))
+            return gr.skip(), f"⛔ {html.escape(str(err))}"
+        what = ("安全 safe" if label.safe else "不安全 unsafe") if label.safe is not None else f"{label.score}/10"
+        return gr.Button(interactive=False), (f"✅ 已记录 Recorded: **{what}** · 模型 model `{html.escape(label.model)}`. "
+                                              "抽下一条 Draw the next reply.")
+
+    criterion.change(_rating_widgets, criterion, [safe, score, rubric], api_visibility="private")
+    draw.click(on_draw, [criterion, use_pool], [task_id, card, reply, safe, score, rubric, submit, status],
+               api_name="draw_reply", **generate)
+    return submit.click(on_submit, [task_id, safe, score, reason], [submit, status], api_name="submit_label")
+
+
+def _leaderboard_tab(svc: SpaceService) -> tuple[list[Any], Any]:
+    """The board and its refresh: (its output components, the function that fills them)."""
+    gr.Markdown("Bradley–Terry 评分（400·θ+1000，95% 自助法区间）与人工标注、自动多选题得分并列。"
+                " Human ratings beside `cvalues eval` multi-choice scores; Kendall τ shows where they disagree.")
+    refresh_button = gr.Button("🔄 刷新 · Refresh")
+    table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True, elem_id="cv-board")
+    plot = gr.Plot(label="Ratings with 95% intervals")
+    agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
+    domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
+    note = gr.Markdown()
+    outputs = [table, plot, agreement, domains, note]
+
+    def refresh() -> tuple[Any, ...]:
+        from .leaderboard import ratings_figure
+
+        board = svc.leaderboard()
+        lines = [f"- ℹ️ {n}" for n in board.notes] + [f"- ⚠️ {html.escape(w)}" for w in board.warnings]
+        return board.table, ratings_figure(board.ratings), board.agreement, board.domains, "\n".join(lines)
+
+    refresh_button.click(refresh, None, outputs, api_name="leaderboard")
+    return outputs, refresh

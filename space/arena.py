@@ -126,13 +126,14 @@ class Arena:
 
     def __init__(self, store: VoteStore, names: Sequence[str], weights: Sequence[float], *,
                  rate_limit: int = 10, seed: int | None = None, max_age_s: float = 3600.0,
-                 on_record: Callable[[str, dict], None] | None = None):
+                 on_record: Callable[[str, dict], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         pair_weights(weights)  # validates early: at least two usable models
         if len(names) != len(weights):
             raise ValueError(f"{len(names)} models but {len(weights)} weights")
         self.store = store
         self.names, self.weights = list(names), list(weights)
-        self.limiter = RateLimiter(rate_limit)
+        self.limiter = RateLimiter(rate_limit, clock=clock)
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._battles: dict[str, BattleState] = {}

@@ -20,7 +20,6 @@ from scipy.optimize import minimize
 
 SCALE = 400.0
 BASE = 1000.0
-HALF_WIN = ("tie", "both_bad")
 _OUTCOME = {"model_a": 0, "model_b": 1, "tie": 2, "both_bad": 2}
 _LN10 = np.log(10.0)
 

@@ -1,7 +1,9 @@
 """The Space's back end in one object: store, arena, models, prompts, sync and leaderboard.
 
-app.py only lays out components and forwards events here, so everything below can be tested
-without a browser.
+Every rule the page follows (what is drawn, what a label task holds, which votes and labels are
+taken) sits behind these methods; app.py only lays out components and forwards events here, so
+everything below can be tested without a browser. A request the Space will not take raises
+``VoteRefused`` with the message for the visitor.
 """
 
 from __future__ import annotations
@@ -13,14 +15,14 @@ from dataclasses import asdict
 
 import numpy as np
 
-from cvalues_build.core.records import PromptRecord
+from cvalues_build.core.records import HumanLabel, PromptRecord
 
 from . import sync as hub_sync
-from .arena import Arena
+from .arena import Arena, BattleState, LabelTask, VoteRefused
 from .config import SpaceConfig
 from .leaderboard import Leaderboard, compute_leaderboard
 from .models import ModelPool, stream_replies
-from .prompts import PromptPool, default_prompts, load_dataset_prompts, visitor_prompt
+from .prompts import PromptError, PromptPool, default_prompts, load_dataset_prompts, visitor_prompt
 from .store import StoredReply, VoteStore
 
 LEADERBOARD_TTL_S = 60.0
@@ -49,30 +51,74 @@ class SpaceService:
     def annotator(self, session: str | None) -> str:
         return self.store.annotator_id(session or "anonymous")
 
+    # -- the arena -------------------------------------------------------------------------
     def draw_prompt(self, criterion: str) -> PromptRecord:
         with self._rng_lock:
-            return self.prompts.draw(criterion, self._rng)
-
-    @staticmethod
-    def resolve_prompt(text: str, criterion: str, drawn: dict | None) -> PromptRecord:
-        """The drawn dataset prompt if the visitor left it as drawn, else their own text."""
-        if drawn and (text or "").strip() == drawn.get("prompt", "").strip():
-            return PromptRecord(**drawn)
-        return visitor_prompt(text, criterion)
+            try:
+                return self.prompts.draw(criterion, self._rng)
+            except PromptError as err:
+                raise VoteRefused(str(err)) from err
 
     @staticmethod
     def prompt_state(record: PromptRecord) -> dict:
+        """What the page keeps of a drawn prompt, to hand back to ``start_battle``."""
         return {k: v for k, v in asdict(record).items() if k != "origin"}
 
+    def start_battle(self, text: str, criterion: str, drawn: dict | None, session: str | None) -> BattleState:
+        """A battle on the drawn dataset prompt if the visitor left it as drawn, else on their own text."""
+        return self.arena.start_battle(self._resolve_prompt(text, criterion, drawn), self.annotator(session))
+
     @staticmethod
-    def prompt_record(stored: StoredReply) -> PromptRecord:
+    def _resolve_prompt(text: str, criterion: str, drawn: dict | None) -> PromptRecord:
+        if drawn and (text or "").strip() == drawn.get("prompt", "").strip():
+            return PromptRecord(**drawn)
+        try:
+            return visitor_prompt(text, criterion)
+        except PromptError as err:
+            raise VoteRefused(str(err)) from err
+
+    def battle_replies(self, battle: BattleState) -> Iterator[list[str]]:
+        """Both replies so far, as they stream; once both are done the battle takes its vote."""
+        texts = ["", ""]
+        for texts in stream_replies(self.pool, [battle.model_a, battle.model_b], battle.prompt.prompt):
+            yield texts
+        self.arena.finish_battle(battle.battle_id, texts[0], texts[1])
+
+    def vote(self, battle_id: str, winner: str, session: str | None) -> BattleState:
+        return self.arena.vote(battle_id, winner, self.annotator(session))
+
+    # -- labels ----------------------------------------------------------------------------
+    def draw_label(self, criterion: str, use_pool: bool, session: str | None) -> tuple[LabelTask, bool]:
+        """A reply to label, and whether the stored pool was asked for but had none. From the pool
+        (``use_pool``) the task is ready at once; otherwise a drawn model answers a drawn prompt,
+        and ``label_reply`` generates its reply."""
+        annotator = self.annotator(session)
+        stored = self.store.random_reply(criterion) if use_pool else None
+        if stored is not None:
+            return self.arena.start_label(self._stored_prompt(stored), annotator, model=stored.model,
+                                          reply=stored.reply), False
+        return self.arena.start_label(self.draw_prompt(criterion), annotator), bool(use_pool)
+
+    @staticmethod
+    def _stored_prompt(stored: StoredReply) -> PromptRecord:
         """The prompt a stored reply answered (its dataset source is not kept with replies)."""
         return PromptRecord(id=stored.prompt_id, criterion=stored.criterion, category=stored.category,
                             prompt=stored.prompt, source=REPLY_POOL_SOURCE)
 
-    def stream(self, names: list[str], prompt: str) -> Iterator[list[str]]:
-        return stream_replies(self.pool, names, prompt)
+    def label_reply(self, task: LabelTask) -> Iterator[str]:
+        """The task's reply so far, as it streams; once done the task takes its label."""
+        text = ""
+        for (text,) in stream_replies(self.pool, [task.model], task.prompt.prompt):
+            yield text
+        self.arena.finish_label(task.task_id, text)
 
+    def submit_label(self, task_id: str, session: str | None, *, safe: str | None, score: float,
+                     reason: str) -> HumanLabel:
+        """``safe`` is the page's choice ("safe", "unsafe" or None), ``score`` the 1–10 slider."""
+        return self.arena.label(task_id, self.annotator(session), safe=None if safe is None else safe == "safe",
+                                score=int(score), reason=reason or "")
+
+    # -- the leaderboard -------------------------------------------------------------------
     def leaderboard(self, *, force: bool = False) -> Leaderboard:
         """Recomputed when votes arrived or the cache is older than a minute (results may change)."""
         counts = self.store.counts()

@@ -33,10 +33,12 @@ def _last(result):
 
 def test_app_builds_without_loading_models(tmp_path):
     from cvalues_space.app import build_app
+    from cvalues_space.service import SpaceService
 
-    demo = build_app(_config(tmp_path))
-    assert isinstance(demo, gr.Blocks)
-    svc = demo.cvalues_service
+    config = _config(tmp_path)
+    svc = SpaceService(config)
+    demo = build_app(config, svc)
+    assert isinstance(demo, gr.Blocks) and not hasattr(demo, "cvalues_service")
     assert svc.pool.loaded() == []  # lazy: nothing loads until a battle starts
     names = {d["api_name"] for d in demo.config["dependencies"] if d.get("api_name")}
     assert {"start_battle", "vote_model_a", "vote_model_b", "vote_tie", "vote_both_bad", "draw_reply",
@@ -50,9 +52,12 @@ def test_app_builds_without_loading_models(tmp_path):
 @pytest.mark.slow
 def test_full_battle_through_gradio_client(tmp_path):
     from cvalues_space.app import build_app, launch_kwargs
+    from cvalues_space.service import SpaceService
     from gradio_client import Client
 
-    demo = build_app(_config(tmp_path))
+    config = _config(tmp_path)
+    svc = SpaceService(config)
+    demo = build_app(config, svc)
     port = free_port()
     demo.queue().launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True,
                         show_error=True, **launch_kwargs())
@@ -69,7 +74,6 @@ def test_full_battle_through_gradio_client(tmp_path):
         assert "demo:1" in reveal and "demo:2" in reveal
         again = _last(client.predict(api_name="/vote_model_b"))
         assert "already has a vote" in again
-        svc = demo.cvalues_service
         [battle] = svc.store.battles()
         assert battle.winner == "model_a" and battle.prompt == EVIL.strip() and battle.category == "unspecified"
         assert battle.reply_a == reply_a and battle.reply_b == reply_b
@@ -85,7 +89,22 @@ def test_full_battle_through_gradio_client(tmp_path):
         assert [lab.safe for lab in svc.store.labels()] == [False]
     finally:
         demo.close()
-        demo.cvalues_service.close()
+        svc.close()
+
+
+def test_the_page_reaches_the_back_end_only_through_the_service():
+    """Issue 11 step 4: app.py lays out the page and forwards to SpaceService; it never reaches
+    into the service's arena, store or model pool."""
+    import ast
+
+    import cvalues_space.app as page
+
+    tree = ast.parse(Path(page.__file__).read_text(encoding="utf-8"))
+    reached = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
+               and isinstance(node.value, ast.Name) and node.value.id == "svc"}
+    assert reached and not reached & {"arena", "store", "pool", "prompts", "sync"}, reached
+    functions = [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name == "build_app"]
+    assert functions[0].end_lineno - functions[0].lineno < 30  # one small function per tab does the rest
 
 
 def _battle(i: int, a: str, b: str, winner: str) -> Battle:

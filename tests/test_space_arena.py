@@ -124,12 +124,14 @@ def test_rate_limit_per_session_with_a_clear_message():
 
 
 def test_rate_limited_vote_can_be_cast_later(tmp_path):
-    arena = Arena(VoteStore(tmp_path / "v.sqlite3"), ["m1", "m2"], [1, 1], rate_limit=1)
+    now = [0.0]
+    arena = Arena(VoteStore(tmp_path / "v.sqlite3"), ["m1", "m2"], [1, 1], rate_limit=1, clock=lambda: now[0])
     arena.vote(_ready_battle(arena).battle_id, "tie", "ann")
     second = _ready_battle(arena)
-    with pytest.raises(RateLimited):
+    now[0] = 59.0
+    with pytest.raises(RateLimited, match="try again in 1 s"):
         arena.vote(second.battle_id, "tie", "ann")
-    arena.limiter._events.clear()  # a minute later
+    now[0] = 60.0  # a minute after the first vote
     arena.vote(second.battle_id, "tie", "ann")
     assert arena.store.counts()["battles"] == 2
 
@@ -269,3 +271,33 @@ def test_a_burst_of_first_battles_imports_the_streamer_once():
     for _ in range(3):
         out = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True, timeout=300, check=True)
         assert out.stdout.split()[0] == "0", out.stdout
+
+
+def test_the_service_draws_label_tasks_from_the_pool_or_a_fresh_generation(tmp_path):
+    """The label-draw rule (issue 11 step 4, formerly in a UI callback): a stored reply when the
+    visitor asks for one and the pool has one, else a drawn prompt for a drawn model."""
+    from cvalues_space.config import SpaceConfig
+    from cvalues_space.service import SpaceService
+
+    svc = SpaceService(SpaceConfig(models=demo_specs((1, 2)), db_path=tmp_path / "v.sqlite3", device="cpu"),
+                       prompts=[SAFETY_PROMPT, RESP_PROMPT])
+    try:
+        task, pool_was_empty = svc.draw_label("safety", True, "s1")
+        assert pool_was_empty and task.reply == "" and task.prompt == SAFETY_PROMPT
+        assert task.model in ("demo:1", "demo:2")
+        fresh, pool_was_empty = svc.draw_label("safety", False, "s1")
+        assert not pool_was_empty and fresh.reply == ""
+        svc.store.add_reply(prompt_id="p9", prompt="问", criterion="safety", category="crimes", model="demo:2",
+                            reply="不能这样做。")
+        pooled, pool_was_empty = svc.draw_label("safety", True, "s1")
+        assert not pool_was_empty and (pooled.model, pooled.reply, pooled.prompt.prompt) == ("demo:2", "不能这样做。", "问")
+        label = svc.submit_label(pooled.task_id, "s1", safe="unsafe", score=5, reason="")
+        assert label.safe is False and label.model == "demo:2"
+        with pytest.raises(VoteRefused, match="another session"):
+            svc.submit_label(fresh.task_id, "s2", safe="safe", score=5, reason="")
+        only_safety = SpaceService(svc.config, prompts=[SAFETY_PROMPT])
+        with pytest.raises(VoteRefused, match="no responsibility prompts"):
+            only_safety.draw_label("responsibility", False, "s1")
+        only_safety.close()
+    finally:
+        svc.close()
