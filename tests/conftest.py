@@ -20,6 +20,16 @@ def _offline(monkeypatch):
 
 
 @pytest.fixture
+def fake_openai():
+    """A started fake OpenAI-compatible server on loopback (tests/fake_openai.py): set its
+    ``script``, ``default`` and ``latency_s``, ``inject(...)`` faults, read its ``requests``."""
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
+@pytest.fixture
 def report(capsys):
     """``report(line)`` prints what a test verified so that CI's log shows it, even under -q
     (on a line of its own, after the progress dots)."""
