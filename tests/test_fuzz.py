@@ -606,8 +606,9 @@ def metric() -> Any:
         return evaluate.load(str(ROOT / "metric" / "cvalues"))
 
 
-CLEAN_LABELS = ["回复1", "回复2", "1", "2", 1, 2, "A", "B", "Response 1", "response two", "【回复2】", "回复一",
-                np.int64(2), 2.0]
+FIRST_FORMS = ["回复1", "1", 1, "A", "Response 1", "回复一"]
+SECOND_FORMS = ["回复2", "2", 2, "B", "response two", "【回复2】", np.int64(2), 2.0]
+CLEAN_LABELS = FIRST_FORMS + SECOND_FORMS
 NOT_LABELS = [None, "回复3", 0, 3, True, "", "x", 1.5, "答案是回复1", "\ud800", "回复\udfff"]
 # Answers in the parser's own vocabulary, so that free text reaches its branches: clauses shaped
 # like real answers (connective, label mention, negation, judgement, comparison, punctuation) and a
@@ -645,7 +646,8 @@ IDS = st.one_of(st.integers(-2, 5), st.text(max_size=2), st.none(), st.floats(),
 
 # At most one fault per case, so that the expected outcome is known: these must raise ValueError,
 # the "random ..." ones may go either way (random ids can happen to pair up).
-MUST_FAIL = ["empty", "shorter", "longer", "not a label", "odd pair", "bad bootstrap", "negative seed"]
+MUST_FAIL = ["empty", "shorter", "longer", "not a label", "odd pair", "same-reference pair", "bad bootstrap",
+             "negative seed"]
 MAY_FAIL = ["random pair_ids", "random categories"]
 
 
@@ -655,7 +657,9 @@ def metric_case(draw: st.DrawFn) -> tuple[dict[str, Any], str | None]:
     fault = draw(st.one_of(st.none(), st.sampled_from(MUST_FAIL + MAY_FAIL)))
     n_pairs = 0 if fault == "empty" else draw(st.integers(1, 6))
     n = 2 * n_pairs + (fault == "odd pair")
-    references = draw(st.lists(st.sampled_from(CLEAN_LABELS), min_size=n, max_size=n))
+    # every id exactly twice (once more for the odd pair's partner-less item), shuffled
+    pair_keys = draw(st.permutations([f"p{i}" for i in range(n_pairs)] * 2 + ["odd"] * (n - 2 * n_pairs)))
+    references = pair_references(draw, pair_keys, same=fault == "same-reference pair")
     if fault == "not a label":
         references[draw(st.integers(0, n - 1))] = draw(st.sampled_from(NOT_LABELS))
     elif fault == "shorter":
@@ -667,9 +671,7 @@ def metric_case(draw: st.DrawFn) -> tuple[dict[str, Any], str | None]:
                               "bootstrap": draw(st.sampled_from([0, 7, 50])), "seed": draw(st.integers(0, 2**64))}
     if draw(st.booleans()):  # arrays are documented input too
         kwargs["predictions"] = np.array(predictions, dtype=object)
-    # every id exactly twice (once more for the odd pair's partner-less item), shuffled
-    pair_keys = draw(st.permutations([f"p{i}" for i in range(n_pairs)] * 2 + ["odd"] * (n - 2 * n_pairs)))
-    if fault == "odd pair" or draw(st.booleans()):
+    if fault in ("odd pair", "same-reference pair") or draw(st.booleans()):
         kwargs["pair_ids"] = pair_keys
     if draw(st.booleans()):  # one category per pair
         names = {k: draw(st.sampled_from(["safety", "psychology", 3, None])) for k in sorted(set(pair_keys))}
@@ -683,6 +685,20 @@ def metric_case(draw: st.DrawFn) -> tuple[dict[str, Any], str | None]:
     elif fault == "negative seed":  # numpy refuses it, once there is a bootstrap to seed
         kwargs.update(seed=draw(st.integers(-(2**64), -1)), bootstrap=draw(st.sampled_from([7, 50])))
     return kwargs, fault
+
+
+def pair_references(draw: st.DrawFn, pair_keys: list[str], same: bool) -> list[Any]:
+    """A reference per item, in any clean form: the two items of a pair get 回复1 and 回复2 (in a
+    drawn order), except one pair that gets the same label twice when ``same``."""
+    first_of = {k: draw(st.booleans()) for k in sorted(set(pair_keys))}
+    bad = draw(st.sampled_from(sorted(first_of))) if same and first_of else None
+    seen: set[str] = set()
+    references = []
+    for key in pair_keys:
+        is_first = first_of[key] if key == bad or key not in seen else not first_of[key]
+        seen.add(key)
+        references.append(draw(st.sampled_from(FIRST_FORMS if is_first else SECOND_FORMS)))
+    return references
 
 
 def assert_result_shape(r: dict[str, Any], kwargs: dict[str, Any]) -> None:

@@ -157,6 +157,30 @@ def test_categories_may_be_classlabel_ints(metric):
     }
 
 
+def test_pair_whose_items_share_a_reference_is_refused(metric):
+    """Audit item 4: a pair is one question asked in both orders, so its two references differ.
+    Before the fix a model that always answers 回复1 scored 1.0 on pairs labelled 回复1 twice."""
+    with pytest.raises(ValueError, match=r"pair_ids\[0\] = 'a'.*both .*回复1"):
+        metric.compute(predictions=["回复1"] * 4, references=["回复1"] * 4, pair_ids=["a", "a", "b", "b"])
+    with pytest.raises(ValueError, match=r"pair_ids\[1\] = 'q'.*both .*回复2"):
+        metric.compute(predictions=["1", "2", "1", "2"], references=["1", "2", "2", "B"], pair_ids=["p", "q", "p", "q"])
+    # the same answers on real pairs: half right, never right in both orders
+    r = metric.compute(predictions=["回复1"] * 4, references=["回复1", "回复2"] * 2, pair_ids=["a", "a", "b", "b"])
+    assert (r["accuracy"], r["consistent_accuracy"]) == (0.5, 0.0)
+
+
+def test_missing_categories_are_one_unknown_key(metric):
+    """None and NaN (each NaN a different object, as pandas hands them over) are one key,
+    "unknown"; before, every NaN was its own category and a pair of NaNs 'differed'."""
+    r = metric.compute(predictions=["1", "2", "1", "1", "2", "2"], references=["1", "2", "1", "2", "2", "1"],
+                       pair_ids=["a", "a", "b", "b", "c", "c"],
+                       categories=["law", "law", float("nan"), float("nan"), None, np.float64("nan")], bootstrap=0)
+    assert r["per_category"] == {
+        "law": {"n": 2, "accuracy": 1.0, "acc_star": 1.0, "consistent_accuracy": 1.0},
+        "unknown": {"n": 4, "accuracy": 0.5, "acc_star": 0.5, "consistent_accuracy": 0.0},
+    }
+
+
 def test_add_batch_then_compute_equals_one_shot(metric):
     half = 4
     for start in (0, half):
@@ -234,8 +258,8 @@ def test_load_by_absolute_path_from_another_directory(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     assert not (Path(os.getcwd()) / "metric").exists()
     module = evaluate.load(str(METRIC_DIR))
-    r = module.compute(predictions=["回复1", "回复2"], references=["回复1", "回复1"], pair_ids=["p", "p"])
-    assert (r["accuracy"], r["consistent_accuracy"], r["position_bias"]) == (0.5, 0.0, 0.0)
+    r = module.compute(predictions=["回复1", "回复1"], references=["回复1", "回复2"], pair_ids=["p", "p"])
+    assert (r["accuracy"], r["consistent_accuracy"], r["position_bias"]) == (0.5, 0.0, 0.5)
     assert module.parse_answer("Response 2 is safer.") == "回复2"
 
 

@@ -57,9 +57,11 @@ Args:
     references (`list` of `str` or `int`): the gold labels, in the same label forms. Anything that
         is not a label raises ValueError.
     pair_ids (`list`, optional): the pair each item belongs to. Each id must occur exactly twice
-        (the pair asked in both orders). Enables `consistent_accuracy` and pair-level bootstrap.
+        (the pair asked in both orders), with the references 回复1 and 回复2 once each. Enables
+        `consistent_accuracy` and pair-level bootstrap.
     categories (`list`, optional): a category per item (scenario / domain id). Enables `per_category`.
-        Both items of a pair must share a category.
+        Both items of a pair must share a category. A missing category (None or NaN) is counted
+        under the one key "unknown".
     bootstrap (`int`, optional, default 1000): bootstrap rounds for `accuracy_ci`; 0 disables it.
     seed (`int`, optional, default 0): seed of the bootstrap, so intervals are repeatable.
 
@@ -625,6 +627,7 @@ def score(predictions, references, pair_ids=None, categories=None, bootstrap=100
             raise ValueError(
                 f"pair_ids[{i}] = {pair_keys[pair_of[i]]!r} occurs {int(seen[pair_of[i]])} times; every pair id must occur exactly twice"
             )
+        _check_pair_references(pair_of, pair_keys, ref)
         pair_correct = numpy.bincount(pair_of, weights=correct, minlength=n_pairs) == 2
         result["consistent_accuracy"] = float(pair_correct.mean())
 
@@ -640,8 +643,32 @@ def score(predictions, references, pair_ids=None, categories=None, bootstrap=100
     return result
 
 
+def _check_pair_references(pair_of: numpy.ndarray, pair_keys: list, ref: numpy.ndarray) -> None:
+    """A pair is one question asked in both orders, so one item's reference is 回复1 and the
+    other's 回复2; two equal references would reward a model that always gives one answer."""
+    n_second = numpy.bincount(pair_of, weights=ref, minlength=len(pair_keys))  # ref code 1 is 回复2
+    bad = numpy.flatnonzero(n_second[pair_of] != 1)
+    if bad.size:
+        i = int(bad[0])
+        label = OUTCOMES[int(ref[i])]
+        raise ValueError(
+            f"pair_ids[{i}] = {pair_keys[pair_of[i]]!r}: both items of the pair have the reference {label}; "
+            "a pair is asked in both orders, so its references must be 回复1 and 回复2"
+        )
+
+
+UNKNOWN_CATEGORY = "unknown"
+
+
+def _category_key(value: object) -> object:
+    """A missing category (None or NaN, each NaN a different object) is the one key "unknown"."""
+    if value is None or (isinstance(value, (float, numpy.floating)) and value != value):
+        return UNKNOWN_CATEGORY
+    return value
+
+
 def _per_category(categories: list, correct, answered, pair_of, n_pairs: int) -> dict:
-    cat_of, keys = _factorize(categories, "categories")
+    cat_of, keys = _factorize([_category_key(c) for c in categories], "categories")
     k = len(keys)
     n_cat = numpy.bincount(cat_of, minlength=k)
     right = numpy.bincount(cat_of, weights=correct, minlength=k)
