@@ -94,6 +94,69 @@ def test_refuses_to_overwrite_a_foreign_folder(tmp_path, capsys):
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True).stdout
+
+
+def _user_repo(tmp_path: Path) -> Path:
+    """The audit's repro (item 1): a git repo with its own README.md, a comparison source under
+    data/raw/ and notes in data/, all committed."""
+    repo = tmp_path / "p"
+    repo.mkdir()
+    _git(repo, "init", "-q")
+    (repo / "README.md").write_text("# mine\n")
+    write_jsonl(repo / "data" / "raw" / "test.jsonl", [comparison_row("用户自己的问题")])
+    (repo / "data" / "notes.txt").write_text("my notes\n")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=u", "-c", "user.email=u@example.com", "commit", "-q", "-m", "mine")
+    return repo
+
+
+@pytest.mark.parametrize("argv", [["--comparison", "data/raw"], [], ["--comparison", "../elsewhere"]],
+                         ids=["source-inside-out", "sample-only", "source-outside"])
+def test_item1_build_never_touches_a_folder_that_is_not_an_earlier_build(tmp_path, monkeypatch, capsys, argv):
+    repo = _user_repo(tmp_path)
+    write_jsonl(tmp_path / "elsewhere" / "test.jsonl", [comparison_row("别处的问题")])
+    monkeypatch.chdir(repo)
+    assert main(["build", *argv, "--out", "."]) == 1
+    err = capsys.readouterr().err
+    assert f"refusing to write into {repo.resolve()}: it " in err and "Nothing was changed" in err
+    assert ("contains the source data/raw" in err) if argv[1:] == ["data/raw"] else ("README.md, data/" in err)
+    assert _git(repo, "status", "--porcelain", "--ignored") == ""  # nothing deleted, modified or added
+
+
+def test_item1_output_inside_a_source_folder_is_refused(tmp_path, capsys):
+    src = write_jsonl(tmp_path / "src" / "test.jsonl", [comparison_row("问题")])
+    assert main(["build", "--comparison", str(src.parent), "--out", str(src.parent / "out")]) == 1
+    assert "inside the source folder" in capsys.readouterr().err
+    assert sorted(p.name for p in src.parent.iterdir()) == ["test.jsonl"]
+
+
+def test_item1_rebuild_replaces_only_the_files_of_the_earlier_build(tmp_path, capsys):
+    out = tmp_path / "cv"
+    assert main(["build", "--out", str(out)]) == 0
+    (out / "data" / "safety_mc" / "mine.txt").write_text("user file")
+    (out / ".git").mkdir()
+    assert main(["build", "--out", str(out)]) == 0
+    assert (out / "data" / "safety_mc" / "mine.txt").read_text() == "user file" and (out / ".git").is_dir()
+    # a card edited by hand is no longer provably the build's: refused, nothing changed
+    (out / "README.md").write_text("# my edits\n")
+    before = _digests(out)
+    assert main(["build", "--out", str(out)]) == 1
+    assert "README.md: changed since it was written" in capsys.readouterr().err
+    assert _digests(out) == before
+
+
+def test_item1_a_build_without_a_manifest_is_not_replaced(sample_build, tmp_path, capsys):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(sample_build, old)
+    (old / ".cvalues-manifest.json").unlink()  # as a build from before manifests looks
+    assert main(["build", "--out", str(old)]) == 1
+    assert "it has no .cvalues-manifest.json" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(not REAL_PROMPTS.exists(), reason="../shared is absent")
 def test_real_official_prompts(tmp_path):
     out = tmp_path / "cv2"

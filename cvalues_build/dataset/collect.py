@@ -36,6 +36,11 @@ class Sources:
     sample: bool = True
     template_version: str = DEFAULT_VERSION
 
+    @property
+    def paths(self) -> list[Path]:
+        """Every source file or folder named."""
+        return [*self.official_prompts, *self.official_mc, *self.comparison, *self.labels]
+
     @classmethod
     def from_data_dir(cls, data_dir: str | Path, sample: bool = True) -> Sources:
         """The folder layout the loading script reads: one sub-folder per source kind."""

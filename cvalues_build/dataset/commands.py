@@ -66,10 +66,9 @@ def _sources(args: argparse.Namespace) -> Sources:
                    sample=not args.no_sample, template_version=args.template)
 
 
-def _collect(args: argparse.Namespace) -> Bundle | None:
+def _collect(args: argparse.Namespace, sources: Sources) -> Bundle | None:
     """Collect and report; None (after printing why) when the build must stop."""
     try:
-        sources = _sources(args)
         bundle = collect(sources)
         if not args.skip_invalid:
             bundle.problems.raise_if_any()
@@ -97,14 +96,21 @@ def _print_report(bundle: Bundle) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .writer import OutputError, write_dataset
+    from .writer import OutputError, check_output, write_dataset
 
     start = time.perf_counter()
-    bundle = _collect(args)
+    try:  # the output folder is refused before any source is read
+        sources = _sources(args)
+        check_output(args.out, sources.paths)
+    except (SourceError, OutputError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    bundle = _collect(args, sources)
     if bundle is None:
         return 1
     try:
-        stats = write_dataset(bundle, args.out, shard_rows=args.shard_rows, template_version=args.template)
+        stats = write_dataset(bundle, args.out, shard_rows=args.shard_rows, template_version=args.template,
+                              sources=sources.paths)
     except OutputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,15 +1,17 @@
 """Rows -> Parquet shards ``data/<config>/<split>-NNNNN-of-NNNNN.parquet`` and the card.
 
 The output is a pure function of the rows: no timestamps, fixed shard sizes and compression, so
-two builds of the same sources are byte-identical. Files are written into a temporary folder
-next to the target and moved in at the end, so an interrupted build never leaves a half dataset.
+two builds of the same sources are byte-identical. Files are written into a staging folder, listed
+with their hashes in a manifest (``core.manifest``) and moved in at the end, so an interrupted
+build never leaves a half dataset. A build replaces only a folder that its manifest proves to be
+an earlier build, and only the files that manifest lists.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,14 +21,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
+from ..core.manifest import ManifestError, existing_output, install, new_staging, write_manifest
 from .card import render_card
 from .collect import Bundle
 from .features import CONFIG_BY_NAME
 from .stats import SplitStats, split_stats
 
 SHARD_ROWS = 100_000
-# What a build owns inside its output folder; anything else there is the user's and is kept.
-OWNED = ("README.md", "data")
+MANIFEST_KIND = "dataset"
 
 
 class OutputError(RuntimeError):
@@ -59,19 +61,40 @@ def write_shard(table: pa.Table, path: Path, start: int, shard_rows: int = SHARD
     return path
 
 
-def write_dataset(bundle: Bundle, out_dir: str | Path, shard_rows: int = SHARD_ROWS,
-                  template_version: str = "") -> list[SplitStats]:
-    """Write every config and split, then the card; returns the stats shown in the summary."""
-    out = Path(out_dir)
-    _check_output(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+def check_output(out_dir: str | Path, sources: Iterable[str | Path] = ()) -> None:
+    """Refuse, before any work, an output folder that a build may not write: one holding anything
+    but an earlier build (proved by its manifest), or one that is, holds or sits inside a source."""
+    out = Path(out_dir).resolve()
+    for source in sources:
+        src = Path(source).resolve()
+        if src == out or out in src.parents:
+            raise OutputError(f"refusing to write into {out}: it {'is' if src == out else 'contains'} the "
+                              f"source {source}. Nothing was changed; choose an empty or new folder")
+        if src in out.parents:
+            raise OutputError(f"refusing to write into {out}: it is inside the source folder {source}, so a "
+                              "later build would read its own output. Choose a folder outside the sources")
     try:
-        stats = _write_all(bundle, tmp, shard_rows)
-        (tmp / "README.md").write_text(render_card(stats, template_version), encoding="utf-8")
-        _move_into(tmp, out)
+        existing_output(out, MANIFEST_KIND)
+    except ManifestError as err:
+        raise OutputError(str(err)) from err
+
+
+def write_dataset(bundle: Bundle, out_dir: str | Path, shard_rows: int = SHARD_ROWS,
+                  template_version: str = "", sources: Iterable[str | Path] = ()) -> list[SplitStats]:
+    """Write every config and split, then the card and the manifest; returns the stats shown in
+    the summary. OutputError, with nothing changed, when ``out_dir`` may not be written."""
+    out = Path(out_dir)
+    check_output(out, sources)
+    staging = new_staging(out)
+    try:
+        stats = _write_all(bundle, staging, shard_rows)
+        (staging / "README.md").write_text(render_card(stats, template_version), encoding="utf-8")
+        write_manifest(staging, MANIFEST_KIND)
+        install(staging, out, MANIFEST_KIND)
+    except ManifestError as err:
+        raise OutputError(str(err)) from err
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
     return stats
 
 
@@ -91,24 +114,3 @@ def _write_all(bundle: Bundle, root: Path, shard_rows: int) -> list[SplitStats]:
         for future in pending:
             future.result()
     return stats
-
-
-def _check_output(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} exists and is not a folder")
-    if out.is_dir():
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in OWNED and not p.name.startswith("."))
-        if foreign and not (out / "README.md").exists():
-            raise OutputError(f"refusing to write into {out}: it holds other files ({', '.join(foreign[:5])}) "
-                              "and is not a cvalues build; choose an empty or new folder")
-
-
-def _move_into(tmp: Path, out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    for name in OWNED:
-        target = out / name
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-        os.replace(tmp / name, target)
