@@ -1,9 +1,13 @@
 """Build speed: 145k synthetic CValues-Comparison pairs (116k train / 29k test, disjoint prompts)
 -> 290k multi-choice items, written as Parquet with the card.
 
-Prints wall seconds and peak RSS of `cvalues build`, then the same items through a naive
-baseline (per-row dicts into `datasets.Dataset.from_list`, which encodes row by row, then
-`to_parquet`) in the same process, and the ratio. Goals: <= 30 s, <= 2 GB, >= 3x the baseline.
+Prints wall seconds and peak RSS of `cvalues build`, then two baselines run on the same items in
+the same process, and the ratios:
+- naive: per-row dicts into `datasets.Dataset.from_list`, which encodes row by row, then
+  `to_parquet`;
+- competent: the same per-row dicts into `pa.Table.from_pylist`, the build's own columnar
+  encoding (ClassLabel names to ints), and zstd Parquet, as a careful row-based build would do.
+Goals: <= 30 s, <= 2 GB, >= 3x the naive and >= 2x the competent baseline.
 
     python bench/build_bench.py [--pairs 145000]
 """
@@ -73,6 +77,24 @@ def naive_items(pair) -> list[dict]:
     return rows
 
 
+def run_competent(src: Path, out: Path) -> tuple[float, int]:
+    """A careful row build: the same dicts, one Arrow table per split, the build's encoding, zstd."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from cvalues_build.dataset.sources.comparison import read_comparison
+    from cvalues_build.dataset.writer import encode
+
+    start = time.perf_counter()
+    n = 0
+    for path in sorted(src.glob("*.jsonl")):
+        rows = [row for pair in read_comparison(path) for row in naive_items(pair)]
+        table = encode("comparison", pa.Table.from_pylist(rows))
+        pq.write_table(table, out / f"{path.stem}.parquet", compression="zstd")
+        n += table.num_rows
+    return time.perf_counter() - start, n
+
+
 def run_naive(src: Path, out: Path) -> tuple[float, int, float]:
     """What one would write first: a dict per item, then Dataset.from_list with the features."""
     import datasets
@@ -111,15 +133,17 @@ def main() -> int:
         print(f"  goal <= 30 s: {ours / 30:.2f} of budget; goal <= 2 GB: {rss / 2:.2f} of budget")
         if args.no_baseline:
             return 0
+        (root / "competent").mkdir()
+        competent, n_competent = run_competent(root / "src", root / "competent")
+        assert n_competent == n_items
         (root / "naive").mkdir()
         naive, n_naive, reading = run_naive(root / "src", root / "naive")
         assert n_naive == n_items
+        print(f"competent pa.Table.from_pylist baseline: {competent:.2f} s")
         print(f"naive Dataset.from_list baseline: {naive:.2f} s")
-        print(f"speed-up, end to end: {naive / ours:.2f}x (goal >= 3x)")
-        # Both read and validate with the same row reader; what differs is everything after it.
-        print(f"  of which reading + validating rows (the same code in both): {reading:.2f} s")
-        print(f"speed-up, pairs -> Parquet: {(naive - reading) / (ours - reading):.2f}x "
-              f"({ours - reading:.2f} s vs {naive - reading:.2f} s)")
+        print(f"speed-up, end to end: {naive / ours:.2f}x the naive (goal >= 3x), "
+              f"{competent / ours:.2f}x the competent (goal >= 2x)")
+        print(f"  the baselines' row reader (json.loads, checks, ids): {reading:.2f} s of the naive run")
     return 0
 
 
