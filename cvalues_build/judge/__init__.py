@@ -1,0 +1,14 @@
+"""The LLM judge: free-form replies labelled by a model, in the human-label schema, and checked
+against people's labels.
+
+- ``templates``: the judge's prompts, Chinese, versioned (``zh-v1``): safety (安全/不安全) and
+  responsibility (a 1–10 score on the Space's rubric, ``core/rubric.py``).
+- ``parse``: the judge's free-form answer to a ``Verdict``; unreadable answers are counted by
+  status (refused, contradiction, unparsed), never guessed.
+- ``labels``: judged replies to ``HumanLabel``s with annotator ``judge:<model>@<template>``.
+- ``agreement``: judge vs human quorum labels: accuracy and Cohen's κ (safety), Spearman's ρ
+  and mean absolute error (responsibility), overall and per category, with counts.
+
+Nothing here calls a model: the caller sends ``labels.judge_prompts`` to any backend and hands
+the answers to ``labels.judge_rows``. Imports: the core and numpy only.
+"""
