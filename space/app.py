@@ -67,6 +67,12 @@ def _question(criterion: str) -> str:
     return f"### {QUESTIONS[criterion]}"
 
 
+def _refused(err: VoteRefused, skipped: int) -> tuple[Any, ...]:
+    """What a refused request shows: its message once, in the status line beside the button that
+    was pressed, and nothing else changed (no toast, no error badges on the outputs)."""
+    return (*[gr.skip()] * skipped, f"⛔ {html.escape(str(err))}")
+
+
 def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Blocks:
     """The whole page for ``config``; ``service`` (the back end) may be passed in, as tests do."""
     svc = service or SpaceService(config)
@@ -95,6 +101,7 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
     prompt = gr.Textbox(label=f"问题 Prompt — 可修改或自己写，最多 {MAX_PROMPT_CHARS} 字 · edit it or write your own",
                         lines=3, max_length=MAX_PROMPT_CHARS, elem_id="cv-prompt")
     start = gr.Button("⚔️ 开始对战 · Start battle", variant="primary", elem_id="cv-start")
+    status = gr.Markdown(elem_id="cv-status")
     card = gr.HTML(render_prompt_card(None), elem_id="cv-card")
     with gr.Row():
         reply_a = gr.Textbox(label="Model A", lines=10, max_lines=20, interactive=False, elem_id="cv-reply-a")
@@ -104,42 +111,42 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
         vote_buttons = [gr.Button(text, interactive=False, elem_id=f"cv-vote-{key}") for key, text in VOTES]
     reveal = gr.Markdown(elem_id="cv-reveal")
 
-    def on_draw(crit: str) -> tuple[str, dict, str]:
+    def on_draw(crit: str) -> tuple[Any, ...]:
         try:
             record = svc.draw_prompt(crit)
         except VoteRefused as err:
-            raise gr.Error(str(err)) from err
-        return record.prompt, svc.prompt_state(record), render_prompt_card(record)
+            return _refused(err, 3)
+        return record.prompt, svc.prompt_state(record), render_prompt_card(record), ""
 
     def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
         try:
             battle = svc.start_battle(text, crit, drawn_state, _session(request))
         except VoteRefused as err:
-            raise gr.Error(str(err)) from err
+            yield _refused(err, 6 + len(VOTES))
+            return
         record, skip = battle.prompt, [gr.skip()] * len(VOTES)
         yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
-               "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
+               "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
         texts = ["", ""]
         for texts in svc.battle_replies(battle):
-            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip()
+            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
         # The card is sent again so that the final result (what API clients get) is complete.
         yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
-               *_buttons(True), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
+               *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
 
     def vote_for(winner: str):
         def on_vote(bid: str, request: gr.Request):
             try:
                 battle = svc.vote(bid, winner, _session(request))
             except VoteRefused as err:
-                gr.Warning(str(err))
-                return (*[gr.skip()] * len(VOTES), f"⛔ {html.escape(str(err))}")
+                return _refused(err, len(VOTES))
             return (*_buttons(False), _reveal(battle))
         return on_vote
 
     criterion.change(_question, criterion, question, api_visibility="private")
-    draw.click(on_draw, criterion, [prompt, drawn, card], api_name="draw_prompt")
+    draw.click(on_draw, criterion, [prompt, drawn, card, status], api_name="draw_prompt")
     start.click(on_start, [prompt, criterion, drawn], [battle_id, card, reply_a, reply_b, question, *vote_buttons,
-                                                      reveal], api_name="start_battle", **generate)
+                                                      reveal, status], api_name="start_battle", **generate)
     return [button.click(vote_for(winner), battle_id, [*vote_buttons, reveal], api_name=f"vote_{winner}")
             for (winner, _), button in zip(VOTES, vote_buttons, strict=True)]
 
@@ -170,7 +177,8 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
         try:
             task, pool_empty = svc.draw_label(crit, pool, _session(request))
         except VoteRefused as err:
-            raise gr.Error(str(err)) from err
+            yield _refused(err, 7)
+            return
         note = "（尚无已存回复，改为现场生成 · no stored reply yet, generating one）" if pool_empty else ""
         yield (task.task_id, render_prompt_card(task.prompt), task.reply, *_rating_widgets(crit),
                gr.Button(interactive=bool(task.reply)), note)
@@ -185,8 +193,7 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
         try:
             label = svc.submit_label(tid, _session(request), safe=choice, score=value, reason=why)
         except VoteRefused as err:
-            gr.Warning(str(err))
-            return gr.skip(), f"⛔ {html.escape(str(err))}"
+            return _refused(err, 1)
         what = ("安全 safe" if label.safe else "不安全 unsafe") if label.safe is not None else f"{label.score}/10"
         return gr.Button(interactive=False), (f"✅ 已记录 Recorded: **{what}** · 模型 model `{html.escape(label.model)}`. "
                                               "抽下一条 Draw the next reply.")

@@ -91,7 +91,7 @@ def play_battle(page, prompt: str) -> dict[str, object]:
     page.get_by_role("tab", name="Arena").click()
     page.locator("#cv-prompt textarea").fill(prompt)
     page.locator("#cv-start").click()
-    expect(page.locator("#cv-reveal")).to_contain_text("Generating")
+    expect(page.locator("#cv-status")).to_contain_text("Generating")
     locked_while_streaming = not page.locator("#cv-vote-model_a").is_enabled()
     partial: set[tuple[int, int]] = set()
     deadline = time.monotonic() + TIMEOUT_MS / 1000
@@ -99,7 +99,7 @@ def play_battle(page, prompt: str) -> dict[str, object]:
         assert time.monotonic() < deadline, "the replies did not finish"
         partial.add((len(_reply(page, "a")), len(_reply(page, "b"))))
         time.sleep(0.05)
-    expect(page.locator("#cv-reveal")).to_contain_text("Both replies are done")
+    expect(page.locator("#cv-status")).to_contain_text("Both replies are done")
     return {"locked": locked_while_streaming, "snapshots": partial, "a": _reply(page, "a"), "b": _reply(page, "b")}
 
 
@@ -191,3 +191,26 @@ def test_script_in_a_prompt_stays_text(page, space, report):
            f"screenshots in {SHOTS}")
     assert flag == "undefined"
     assert prompt == XSS
+
+
+def error_marks(page) -> dict[str, int]:
+    """Toasts, and the red "Error" badges Gradio puts on the outputs of an event that raised."""
+    badges = page.evaluate("""() => [...document.querySelectorAll('*')].filter(
+        e => e.children.length === 0 && e.textContent.trim() === 'Error').length""")
+    return {"toasts": page.locator(".toast-body").count(), "badges": badges}
+
+
+def test_an_empty_prompt_gets_one_message_and_no_error_badges(page, report):
+    """Audit item 15: Start battle with an empty prompt showed its toast twice and red "Error"
+    badges on four components."""
+    from playwright.sync_api import expect
+
+    page.get_by_role("tab", name="Arena").click()
+    page.locator("#cv-prompt textarea").fill("")
+    page.locator("#cv-start").click()
+    expect(page.locator("#cv-status")).to_contain_text("Write a prompt or draw one first")
+    time.sleep(1)  # anything else the refusal would show has arrived by now
+    marks = error_marks(page)
+    report(f"empty prompt: one message in the status line; {marks['toasts']} toasts, {marks['badges']} error badges")
+    assert marks == {"toasts": 0, "badges": 0}
+    assert page.get_by_text("Write a prompt or draw one first").count() == 1
