@@ -1,4 +1,5 @@
-"""The output manifest: what a tool wrote, so that it replaces, uploads or removes exactly that."""
+"""The output manifest (what a tool wrote, so that it replaces, uploads or removes exactly that) and
+installing a staged output over a folder."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import signal
 
 import pytest
 
+from cvalues_build.core import install as inst
 from cvalues_build.core import manifest as mf
-from cvalues_build.core.manifest import MANIFEST_NAME, ManifestError
+from cvalues_build.core.manifest import MANIFEST_NAME, STAGING_PREFIX, ManifestError
 
 
 def _output(root, files=None):
@@ -97,6 +99,20 @@ def test_writing_refuses_a_symlink(tmp_path):
         mf.write_manifest(tmp_path, "dataset", ["data/x"])
 
 
+def test_open_verified_reads_what_was_listed(tmp_path):
+    m = _output(tmp_path)
+    entry = m.files[1]
+    with mf.open_verified(tmp_path, entry) as f:
+        assert f.read() == b"aaa"
+    (tmp_path / entry.path).write_text("aab")
+    with pytest.raises(ManifestError, match="changed since it was written"):
+        mf.open_verified(tmp_path, entry)
+    (tmp_path / entry.path).unlink()
+    (tmp_path / entry.path).symlink_to(tmp_path / "README.md")
+    with pytest.raises(ManifestError, match="a symlink"):
+        mf.open_verified(tmp_path, entry)
+
+
 def test_remove_listed_keeps_everything_else(tmp_path):
     m = _output(tmp_path)
     (tmp_path / "data/b/notes.txt").write_text("mine")
@@ -116,60 +132,60 @@ def test_remove_listed_removes_nothing_when_a_file_changed(tmp_path):
 
 
 def test_existing_output_says_what_is_in_the_way(tmp_path):
-    assert mf.existing_output(tmp_path / "new", "dataset") is None
+    assert inst.existing_output(tmp_path / "new", "dataset") is None
     (tmp_path / "repo" / ".git").mkdir(parents=True)
-    assert mf.existing_output(tmp_path / "repo", "dataset") is None  # hidden entries only
+    assert inst.existing_output(tmp_path / "repo", "dataset") is None  # hidden entries only
     (tmp_path / "repo" / "README.md").write_text("# mine")
     (tmp_path / "repo" / "src").mkdir()
     with pytest.raises(ManifestError, match=r"holds README.md, src/.*choose an empty or new folder"):
-        mf.existing_output(tmp_path / "repo", "dataset")
+        inst.existing_output(tmp_path / "repo", "dataset")
     m = _output(tmp_path / "built")
-    assert mf.existing_output(tmp_path / "built", "dataset") == m
+    assert inst.existing_output(tmp_path / "built", "dataset") == m
     with pytest.raises(ManifestError, match="not a 'space-bundle' one"):
-        mf.existing_output(tmp_path / "built", "space-bundle")
+        inst.existing_output(tmp_path / "built", "space-bundle")
 
 
 def _staged(out, files):
-    staging = mf.new_staging(out)
+    staging = inst.new_staging(out)
     _output(staging, files)
     return staging
 
 
 def test_install_into_a_new_folder_and_over_an_earlier_output(tmp_path):
     out = tmp_path / "out"
-    mf.install(_staged(out, {"README.md": "v1", "data/old/x.parquet": "1"}), out, "dataset")
+    inst.install(_staged(out, {"README.md": "v1", "data/old/x.parquet": "1"}), out, "dataset")
     assert mf.is_output_of(out, "dataset")
     (out / "data" / "old" / "user.txt").write_text("mine")
     (out / "notes.md").write_text("mine too")
-    mf.install(_staged(out, {"README.md": "v2", "data/new/x.parquet": "2"}), out, "dataset")
+    inst.install(_staged(out, {"README.md": "v2", "data/new/x.parquet": "2"}), out, "dataset")
     assert mf.read_verified(out, "dataset").paths == ["README.md", "data/new/x.parquet"]
     assert (out / "README.md").read_text() == "v2"
     assert not (out / "data/old/x.parquet").exists()
     assert (out / "data/old/user.txt").read_text() == "mine" and (out / "notes.md").read_text() == "mine too"
-    assert not [p for p in out.iterdir() if p.name.startswith(mf.STAGING_PREFIX)]
+    assert not [p for p in out.iterdir() if p.name.startswith(STAGING_PREFIX)]
 
 
 def test_install_refuses_to_overwrite_an_unlisted_file(tmp_path):
     out = tmp_path / "out"
-    mf.install(_staged(out, {"README.md": "v1"}), out, "dataset")
+    inst.install(_staged(out, {"README.md": "v1"}), out, "dataset")
     (out / "data").mkdir()
     (out / "data" / "x.parquet").write_text("the user's")
     staging = _staged(out, {"README.md": "v2", "data/x.parquet": "ours"})
     with pytest.raises(ManifestError, match="data/x.parquet would be overwritten"):
-        mf.install(staging, out, "dataset")
+        inst.install(staging, out, "dataset")
     assert (out / "data" / "x.parquet").read_text() == "the user's" and (out / "README.md").read_text() == "v1"
 
 
 def test_install_writes_beside_hidden_entries(tmp_path):
     out = tmp_path / "repo"
     (out / ".git").mkdir(parents=True)
-    mf.install(_staged(out, {"README.md": "card"}), out, "dataset")
+    inst.install(_staged(out, {"README.md": "card"}), out, "dataset")
     assert (out / ".git").is_dir() and mf.is_output_of(out, "dataset")
 
 
 def test_an_interrupt_during_the_switch_waits_for_it_to_finish(tmp_path, monkeypatch):
     out = tmp_path / "out"
-    mf.install(_staged(out, {"README.md": "v1", "data/a.parquet": "1"}), out, "dataset")
+    inst.install(_staged(out, {"README.md": "v1", "data/a.parquet": "1"}), out, "dataset")
     staging = _staged(out, {"README.md": "v2", "data/a.parquet": "2", "data/b.parquet": "3"})
     real_replace = os.replace
     sent = []
@@ -180,9 +196,9 @@ def test_an_interrupt_during_the_switch_waits_for_it_to_finish(tmp_path, monkeyp
             os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C after the first file moved
         real_replace(src, dst)
 
-    monkeypatch.setattr(mf.os, "replace", replace_then_interrupt)
+    monkeypatch.setattr(inst.os, "replace", replace_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
-        mf.install(staging, out, "dataset")
+        inst.install(staging, out, "dataset")
     assert sent
     assert mf.read_verified(out, "dataset").paths == ["README.md", "data/a.parquet", "data/b.parquet"]
     assert (out / "README.md").read_text() == "v2"

@@ -8,9 +8,7 @@ every listed file is still there, a regular file (no symlink, no symlinked folde
 the recorded size and hash. Only then may a tool replace it, and even then it removes only the
 listed files: whatever a user put beside them stays.
 
-``install`` moves a finished output from a staging folder into place, so an interrupted run
-never leaves a half output: the slow work happens in the staging folder, and the switch is a few
-renames during which Ctrl-C and SIGTERM wait.
+``core.install`` uses it to move a finished output into such a folder.
 
 Standard library only: the dataset build and the Space's bundle both use it.
 """
@@ -20,15 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import signal
 import stat
-import tempfile
-import threading
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 
 MANIFEST_NAME = ".cvalues-manifest.json"
 STAGING_PREFIX = ".cvalues-staging-"
@@ -58,12 +52,18 @@ class Manifest:
         return [e.path for e in self.files]
 
 
+def _digest(f: BinaryIO) -> tuple[str, int]:
+    """(sha256, size) of what ``f`` reads from where it stands to its end."""
+    digest, size = hashlib.sha256(), 0
+    while chunk := f.read(_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    return digest.hexdigest(), size
+
+
 def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return _digest(f)[0]
 
 
 def check_relative(path: str) -> str:
@@ -194,6 +194,23 @@ def is_output_of(root: str | Path, kind: str) -> bool:
     return True
 
 
+def open_verified(root: str | Path, entry: Entry) -> BinaryIO:
+    """``root/entry.path`` opened for reading, after checking that no symlink is on the way and
+    that what this very handle reads has the listed size and hash (so what is then uploaded from
+    it is what was checked); ManifestError otherwise. The caller closes it."""
+    root = Path(root)
+    why = _no_link_on_the_way(root, check_relative(entry.path))
+    if why:
+        raise ManifestError(f"{root / entry.path}: {why}")
+    fd = os.open(root / entry.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    f = os.fdopen(fd, "rb")
+    if not stat.S_ISREG(os.fstat(fd).st_mode) or _digest(f) != (entry.sha256, entry.size):
+        f.close()
+        raise ManifestError(f"{root / entry.path}: changed since it was written")
+    f.seek(0)
+    return f
+
+
 def remove_listed(root: str | Path, manifest: Manifest) -> None:
     """Remove exactly the files ``manifest`` lists, then the manifest, then the folders that held
     them if that left them empty (never ``root`` itself). Nothing is removed unless every listed
@@ -207,110 +224,13 @@ def remove_listed(root: str | Path, manifest: Manifest) -> None:
         (root / e.path).unlink()
     if (root / MANIFEST_NAME).is_file() and not (root / MANIFEST_NAME).is_symlink():
         (root / MANIFEST_NAME).unlink()
-    _prune_empty(root, manifest.paths)
+    prune_empty(root, manifest.paths)
 
 
-def _prune_empty(root: Path, paths: Iterable[str]) -> None:
+def prune_empty(root: Path, paths: Iterable[str]) -> None:
     folders = {PurePosixPath(p).parents[i] for p in paths for i in range(len(PurePosixPath(p).parents) - 1)}
     for folder in sorted(folders, key=lambda f: len(f.parts), reverse=True):  # deepest first
         full = root / folder
         if full.is_dir() and not full.is_symlink() and not any(full.iterdir()):
             full.rmdir()
 
-
-def existing_output(out: str | Path, kind: str) -> Manifest | None:
-    """What a new output of ``kind`` may replace in ``out``: None when ``out`` is missing or holds
-    only hidden entries (a ``.git``, say) and no manifest; the verified manifest when it is an
-    earlier output of ``kind``. Anything else raises ManifestError naming what is in the way."""
-    out = Path(out)
-    if not os.path.lexists(out):
-        return None
-    if not out.is_dir():
-        raise ManifestError(f"{out} exists and is not a folder; choose an empty or new folder")
-    if os.path.lexists(out / MANIFEST_NAME):
-        try:
-            return read_verified(out, kind)
-        except ManifestError as err:
-            raise ManifestError(f"refusing to replace {out}: {err}. Nothing was changed; "
-                                "choose an empty or new folder, or restore the changed files") from err
-    visible = sorted(p.name + ("/" if p.is_dir() else "") for p in out.iterdir() if not p.name.startswith("."))
-    if visible:
-        shown = ", ".join(visible[:6]) + (f" and {len(visible) - 6} more" if len(visible) > 6 else "")
-        raise ManifestError(f"refusing to write into {out}: it holds {shown}, and it is not an earlier {kind} "
-                            f"output (it has no {MANIFEST_NAME} listing those files). Nothing was changed; "
-                            "choose an empty or new folder")
-    return None
-
-
-def new_staging(out: str | Path) -> Path:
-    """A fresh staging folder on the same file system as ``out``: inside it when it exists (its
-    parent may not be writable), beside it otherwise."""
-    out = Path(out)
-    if out.is_dir():
-        return Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}{out.name}-", dir=out.parent))
-
-
-def _in_the_way(out: Path, new: Manifest, replaceable: set[str]) -> list[str]:
-    """New paths that would overwrite, or write through, something not in ``replaceable``."""
-    blocked = []
-    for path in new.paths:
-        parts = path.split("/")
-        for i in range(len(parts)):
-            rel = "/".join(parts[:i + 1])
-            full = out / rel
-            if not os.path.lexists(full) or rel in replaceable:
-                continue
-            if i == len(parts) - 1 or full.is_symlink() or not full.is_dir():
-                blocked.append(rel)
-                break
-    return sorted(set(blocked))
-
-
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, then deliver them: the switch is a few
-    renames, and stopping halfway would leave half an output. Only the main thread may do this."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {sig: signal.signal(sig, lambda s, _frame: caught.append(s)) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-        for sig in caught:
-            signal.raise_signal(sig)
-
-
-def install(staging: str | Path, out: str | Path, kind: str) -> Manifest:
-    """Move the output finished in ``staging`` (a ``new_staging`` folder holding its manifest)
-    into ``out``: a new folder, one with hidden entries only, or an earlier output of ``kind``,
-    whose listed files are replaced and the rest of which is left alone. ManifestError, with
-    nothing changed, when anything else is in the way."""
-    staging, out = Path(staging), Path(out)
-    new = read_manifest(staging)
-    old = existing_output(out, kind)
-    if not os.path.lexists(out):
-        os.replace(staging, out)
-        return new
-    old_paths = set(old.paths) if old else set()
-    blocked = _in_the_way(out, new, old_paths)
-    if blocked:
-        raise ManifestError(f"refusing to write into {out}: {', '.join(blocked[:6])} would be overwritten and "
-                            f"{'is' if len(blocked) == 1 else 'are'} not from an earlier {kind} output. "
-                            "Nothing was changed; choose an empty or new folder")
-    gone = sorted(old_paths - set(new.paths))
-    with _signals_deferred():
-        for path in gone:
-            (out / path).unlink()
-        for path in new.paths:
-            (out / path).parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / path, out / path)
-        os.replace(staging / MANIFEST_NAME, out / MANIFEST_NAME)
-        _prune_empty(out, gone)
-    shutil.rmtree(staging)
-    return new

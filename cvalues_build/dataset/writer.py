@@ -21,7 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from ..core.manifest import ManifestError, existing_output, install, new_staging, write_manifest
+from ..core.install import existing_output, install, new_staging
+from ..core.manifest import ManifestError, write_manifest
 from .card import render_card
 from .collect import Bundle
 from .features import CONFIG_BY_NAME
