@@ -65,9 +65,10 @@ def test_bad_names_and_options_are_clear_errors():
 def test_unloadable_model_is_a_clear_error(sample_build, tmp_path, capsys):
     from cvalues_build.cli import main
 
-    missing = tmp_path / "no-such-model"
-    code = main(["eval", "--model", str(missing), "--dataset", str(sample_build), "--config", "responsibility_mc",
+    empty = tmp_path / "not-a-model"  # a folder, but nothing from_pretrained can read
+    empty.mkdir()
+    code = main(["eval", "--model", str(empty), "--dataset", str(sample_build), "--config", "responsibility_mc",
                  "--out", str(tmp_path / "r"), "--no-progress"])
     assert code != 0
     err = capsys.readouterr().err
-    assert f"cannot load model {str(missing)!r}" in err and "Traceback" not in err
+    assert f"cannot load model {str(empty)!r}" in err and "Traceback" not in err

@@ -16,6 +16,8 @@ from ..core.answer_format import answer_format
 from ..core.labels import LABELS
 from . import predictions as store
 from .batching import AUTO_MAX_ITEMS, AUTO_TOKEN_BUDGET_CPU, AUTO_TOKEN_BUDGET_GPU
+from .models import parse_demo
+from .references import resolve_reference
 
 MODES = ("loglik", "generate")
 MC_CONFIGS = ("safety_mc", "responsibility_mc", "responsibility_mc_official")
@@ -60,12 +62,15 @@ class Items:
 
 def load_items(dataset: str, config: str, limit: int | None = None) -> Items:
     """The ``test`` split of an MC config, categories as names (they are ClassLabel ints)."""
+    source = resolve_reference(dataset, "dataset")  # before the import: a typo fails at once
     import datasets
 
     try:
-        dsd = datasets.load_dataset(dataset, config)
+        dsd = datasets.load_dataset(source, config)
     except ValueError as err:
         raise ValueError(f"cannot load config {config!r} from {dataset!r}: {err}") from err
+    except ConnectionError as err:
+        raise ValueError(f"cannot reach the Hub for dataset {dataset!r}: {err}") from err
     if "test" not in dsd:
         raise ValueError(f"{dataset} [{config}] has no 'test' split (splits: {', '.join(dsd)})")
     ds = dsd["test"]
@@ -194,8 +199,10 @@ def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
         raise ValueError(f"unknown mode {opts.mode!r}: use one of {', '.join(MODES)}")
     started = time.perf_counter()
     out = Path(opts.out)
-    state = _state(opts.device)
+    if parse_demo(opts.model) is None:
+        resolve_reference(opts.model, "model")  # before anything heavy is imported: a typo fails at once
     items = load_items(opts.dataset, opts.config, opts.limit)
+    state = _state(opts.device)
     if state.is_main_process:
         _prepare_out(opts, out)
     state.wait_for_everyone()
