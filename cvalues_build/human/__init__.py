@@ -8,6 +8,8 @@ numpy, and (when used) krippendorff and scipy: never torch, gradio, datasets or 
 - ``table``: per model and criterion, overall and per category, with bootstrap intervals.
 - ``agreement``: Krippendorff's α per criterion; Kendall's τ between two rankings of models.
 - ``results``: ``evaluate`` (all of the above) and the layout of ``results.json``.
+- ``inputs``: labels from an export folder, a labels file or the vote store; ``gold.jsonl``.
+- ``report``: the printed table. ``command``: ``cvalues human-eval``.
 
 The names a caller needs are re-exported here, loaded on first use: registering the command
 (``cvalues --help``) imports none of the modules above.
@@ -24,6 +26,7 @@ _EXPORTS = {
     "quorum": ("BattleVerdict", "ReplyVerdict", "decide_battles", "decide_replies", "latest_labels",
                "reply_verdict"),
     "results": ("Params", "evaluate", "model_scores", "write_results"),
+    "inputs": ("InputError", "read_gold", "read_labels"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = sorted(_MODULE_OF)
