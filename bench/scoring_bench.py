@@ -1,19 +1,24 @@
-"""Benchmark: cvalues' log-likelihood scorer against an lm-eval-style baseline.
+"""Benchmark: cvalues' log-likelihood scorer against lm-evaluation-harness on the same items.
 
-Both score the same items with the same random model:
-- baseline (how lm-evaluation-harness scores multiple choice): two requests per item, context +
-  "1" and context + "2", each a full forward; batches in dataset order (unsorted), right padded,
-  log-softmax over the full logits of every position;
+All three score the same items with the same model object, in the same process:
+- lm-eval HFLM: the real ``lm_eval.models.huggingface.HFLM`` (``pip install lm-eval`` in the bench
+  environment; it is never a dependency of cvalues), wrapped around our model and tokenizer and fed
+  ``loglikelihood`` Instances (context = prompt, continuation = "1" / "2") as lm-eval's
+  ``multiple_choice`` task builds them. Its defaults: batches sorted longest first, and with
+  ``logits_cache`` the two one-token continuations of an item share one forward; full logits and
+  a log-softmax over every position;
+- two-forward baseline (the old, weaker one): two requests per item, each a full forward, batches
+  in dataset order (unsorted), right padded;
 - cvalues: one forward per item over the shared prefix, logits only where they are scored,
   batches sorted longest first.
 
-It prints items/s for both and the ratio (goal: >= 1.8x on CPU), and checks that both give the
-same log-probabilities. ``--device cuda --size 1.5b`` runs a Qwen2-1.5B-shaped random model in
-bf16 and also prints tokens/s and MFU = 2 * params * tokens / seconds / peak, against the peak it
-names (``--peak-tflops``, default 790 TFLOP/s: the issue's H200 dense bf16 figure) and against the
-bf16 TFLOP/s of an 8192^3 matmul measured on the same GPU.
+It prints items/s for each, the ratio of cvalues against each baseline (goal: >= 2x lm-eval HFLM on
+CPU) and the largest log-probability difference between them. ``--device cuda --size 1.5b`` runs a
+Qwen2-1.5B-shaped random model in bf16 and also prints tokens/s and MFU = 2 * params * tokens /
+seconds / peak, against the peak it names (``--peak-tflops``, default 790 TFLOP/s: the issue's H200
+dense bf16 figure) and against the bf16 TFLOP/s of an 8192^3 matmul measured on the same GPU.
 
-    python bench/scoring_bench.py                      # CPU, 4 layers x 512 hidden, under a minute
+    python bench/scoring_bench.py                      # CPU, 4 layers x 512 hidden, about a minute
     python bench/scoring_bench.py --device cuda --size 1.5b --items 2000
 
 ``--prompts FILE`` reads rendered prompts (a JSON list of strings, or JSON lines of strings or of
@@ -32,11 +37,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 PEAK_FLOPS = 790e12  # H200 dense bf16, as the issue fixes it (the default of --peak-tflops)
+CHOICES = ("1", "2")
 
 
 def read_prompts(path: str) -> list[str]:
@@ -95,14 +102,38 @@ def build_model(size: str, device: str, layers: int, hidden: int):
     return model, tok
 
 
-def baseline_score(model, tok, prompts: list[str], batch_size: int) -> tuple[list[list[float]], int]:
-    """lm-eval style: a request per (item, choice), batches in order, full logits."""
+def make_hflm(model, tok, batch_size: int | str):
+    """The real lm-eval HFLM around our already-built model and tokenizer (its loader is skipped)."""
+    import logging
+
+    try:
+        from lm_eval.models.huggingface import HFLM
+    except ImportError as err:
+        raise SystemExit(f"the lm-eval baseline needs lm-eval in this environment: pip install lm-eval ({err})") from err
+    for name in ("lm_eval", "lm-eval"):
+        logging.getLogger(name).setLevel(logging.ERROR)  # "pretrained is not a str" warnings
+    return HFLM(pretrained=model, tokenizer=tok, batch_size=batch_size)
+
+
+def hflm_score(lm, prompts: list[str]) -> list[list[float]]:
+    """Log-probabilities ``[item][choice]`` from HFLM.loglikelihood over the multiple_choice
+    task's requests: one (prompt, choice) Instance per choice (the task's target_delimiter is "")."""
+    from lm_eval.api.instance import Instance
+
+    reqs = [Instance(request_type="loglikelihood", doc={"prompt": p}, arguments=(p, cont), idx=j)
+            for p in prompts for j, cont in enumerate(CHOICES)]
+    out = [lp for lp, _greedy in lm.loglikelihood(reqs, disable_tqdm=True)]
+    return [out[i:i + len(CHOICES)] for i in range(0, len(out), len(CHOICES))]
+
+
+def two_forward_score(model, tok, prompts: list[str], batch_size: int) -> tuple[list[list[float]], int]:
+    """The old, weaker baseline: a request per (item, choice), batches in order, full logits."""
     import torch
 
     reqs = []
     for p in prompts:
         ctx = tok(p)["input_ids"]
-        for cont in ("1", "2"):
+        for cont in CHOICES:
             full = tok(p + cont)["input_ids"]
             reqs.append((full[:-1], full[len(ctx):]))
     out: list[float] = []
@@ -128,7 +159,7 @@ def cvalues_score(model, tok, prompts: list[str], batch_size: int | None, token_
     from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
 
     scorer = LoglikScorer(model, tok)
-    reqs = [encode_request(tok, p, ["1", "2"]) for p in prompts]
+    reqs = [encode_request(tok, p, list(CHOICES)) for p in prompts]
     scores = scorer.score(reqs, batch_size=batch_size, token_budget=token_budget, adaptive=token_budget is not None)
     return scores, scorer.tokens_seen
 
@@ -170,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--peak-tflops", type=float, default=PEAK_FLOPS / 1e12,
                     help="peak bf16 TFLOP/s that MFU is quoted against (default 790, the issue's H200 figure)")
     ap.add_argument("--skip-baseline", action="store_true", help="only time cvalues (for MFU runs)")
+    ap.add_argument("--skip-two-forward", action="store_true", help="leave out the old two-forward baseline")
+    ap.add_argument("--repeats", type=int, default=1, help="time each run this many times, in turns; medians")
+    ap.add_argument("--hflm-batch-size", default=None,
+                    help="lm-eval HFLM's batch_size: an integer or auto (default: the same as --batch-size)")
     args = ap.parse_args(argv)
 
     import torch
@@ -194,41 +229,76 @@ def main(argv: list[str] | None = None) -> int:
     def mfu(tokens: int, seconds: float) -> str:
         return ", ".join(f"{100 * 2 * params * tokens / seconds / peak:.1f}% of {name}" for name, peak in peaks.items())
 
-    # warm-up: first calls pay for allocator growth and kernel selection
-    cvalues_score(model, tok, prompts[:bs], bs, None)
-    if not args.skip_baseline:
-        baseline_score(model, tok, prompts[:bs], bs)
-
-    (ours, our_tokens), t_ours = timed(lambda: cvalues_score(model, tok, prompts, bs, None), args.device)
-    print(f"cvalues : {n / t_ours:8.2f} items/s  ({t_ours:.2f} s, {our_tokens / t_ours:,.0f} tokens/s)")
+    hflm_bs = args.hflm_batch_size or bs
+    lm = None if args.skip_baseline else make_hflm(model, tok, int(hflm_bs) if str(hflm_bs).isdigit() else hflm_bs)
+    runs = {"cvalues": lambda p: cvalues_score(model, tok, p, bs, None)}
+    if lm is not None:
+        runs["lm-eval HFLM"] = lambda p: (hflm_score(lm, p), 0)
+        if not args.skip_two_forward:
+            runs["two-forward (old)"] = lambda p: two_forward_score(model, tok, p, bs)
+    for run in runs.values():
+        run(prompts[:bs])  # warm-up: first calls pay for allocator growth and kernel selection
+    scores, seconds = _alternate(runs, prompts, args.repeats, args.device)
+    t_ours = median(seconds["cvalues"])
+    our_tokens = scores["cvalues"][1]
+    for name, times in seconds.items():
+        extra = f", {our_tokens / t_ours:,.0f} tokens/s" if name == "cvalues" else ""
+        if name == "lm-eval HFLM" and lm is not None:
+            extra = f"; lm-eval {_version('lm_eval')}, batch_size {lm.batch_size}, logits_cache {lm.logits_cache}"
+        spread = f", runs {', '.join(f'{t:.2f}' for t in times)} s" if len(times) > 1 else ""
+        print(f"{name:<18}: {n / median(times):8.2f} items/s  (median {median(times):.2f} s{spread}{extra})")
     if args.device == "cuda" or args.size == "1.5b":
-        # With a token budget the scorer packs many more items per pass: the configuration to use
-        # on a GPU (``--batch-size auto``).
-        (_, auto_tokens), t_auto = timed(lambda: cvalues_score(model, tok, prompts, 512, 1 << 16), args.device)
-        print(f"cvalues auto batch: {n / t_auto:8.2f} items/s ({t_auto:.2f} s), {auto_tokens / t_auto:,.0f} tokens/s, "
-              f"MFU (2*params*tokens/time) {mfu(auto_tokens, t_auto)}")
-        print(f"cvalues batch {bs}: MFU {mfu(our_tokens, t_ours)}")
-        # The same scorer with tokenisation outside the clock: how much of the gap to peak is the
-        # model on the GPU and how much is host-side work, per token budget.
-        from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
-
-        reqs = [encode_request(tok, p, ["1", "2"]) for p in prompts]
-        for budget in (1 << 16, 1 << 17):
-            scorer = LoglikScorer(model, tok)
-            _, t_model = timed(lambda b=budget, sc=scorer: sc.score(reqs, batch_size=1024, token_budget=b,
-                                                                    adaptive=True), args.device)
-            print(f"cvalues pre-tokenised, budget {budget}: {n / t_model:8.2f} items/s ({t_model:.2f} s), "
-                  f"MFU {mfu(scorer.tokens_seen, t_model)}")
-    if args.skip_baseline:
-        return 0
-    (base, base_tokens), t_base = timed(lambda: baseline_score(model, tok, prompts, bs), args.device)
-    print(f"baseline: {n / t_base:8.2f} items/s  ({t_base:.2f} s, {base_tokens / t_base:,.0f} tokens/s)")
-    diff = max(abs(a - b) for x, y in zip(ours, base, strict=True) for a, b in zip(x, y, strict=True))
-    agree = sum((x[0] >= x[1]) == (y[0] >= y[1]) for x, y in zip(ours, base, strict=True)) / n
-    print(f"max |log-prob difference| {diff:.2e}, same choice on {100 * agree:.1f}% of items")
-    print(f"ratio cvalues / baseline: {t_base / t_ours:.2f}x (goal >= 1.8x)")
+        gpu_figures(model, tok, prompts, bs, (our_tokens, t_ours), mfu, args.device)
+    ours = scores["cvalues"][0]
+    for name in [k for k in runs if k != "cvalues"]:
+        theirs = scores[name][0]
+        diff = max(abs(a - b) for x, y in zip(ours, theirs, strict=True) for a, b in zip(x, y, strict=True))
+        agree = sum((x[0] >= x[1]) == (y[0] >= y[1]) for x, y in zip(ours, theirs, strict=True)) / n
+        print(f"vs {name}: max |log-prob difference| {diff:.2e}, same choice on {100 * agree:.1f}% of items")
+        goal = " (goal >= 2x on CPU)" if name == "lm-eval HFLM" else ""
+        print(f"ratio cvalues / {name}: {median(seconds[name]) / t_ours:.2f}x{goal}")
     return 0
 
+
+def _alternate(runs, prompts, repeats: int, device: str):
+    """Each run ``repeats`` times, taking turns, so that a load change on a shared machine falls
+    on all of them alike; the results of the last round and every round's seconds."""
+    scores: dict = {}
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            scores[name], t = timed(lambda r=run: r(prompts), device)
+            seconds[name].append(t)
+    return scores, seconds
+
+
+def gpu_figures(model, tok, prompts, bs, batch_run, mfu, device) -> None:
+    """Token-budget batching (``--batch-size auto``) and the model alone (tokenised before the
+    clock), with MFU for each."""
+    n = len(prompts)
+    our_tokens, t_ours = batch_run
+    (_, auto_tokens), t_auto = timed(lambda: cvalues_score(model, tok, prompts, 512, 1 << 16), device)
+    print(f"cvalues auto batch: {n / t_auto:8.2f} items/s ({t_auto:.2f} s), {auto_tokens / t_auto:,.0f} tokens/s, "
+          f"MFU (2*params*tokens/time) {mfu(auto_tokens, t_auto)}")
+    print(f"cvalues batch {bs}: MFU {mfu(our_tokens, t_ours)}")
+    from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
+
+    reqs = [encode_request(tok, p, list(CHOICES)) for p in prompts]
+    for budget in (1 << 16, 1 << 17):
+        scorer = LoglikScorer(model, tok)
+        _, t_model = timed(lambda b=budget, sc=scorer: sc.score(reqs, batch_size=1024, token_budget=b,
+                                                                adaptive=True), device)
+        print(f"cvalues pre-tokenised, budget {budget}: {n / t_model:8.2f} items/s ({t_model:.2f} s), "
+              f"MFU {mfu(scorer.tokens_seen, t_model)}")
+
+
+def _version(pkg: str) -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version(pkg)
+    except metadata.PackageNotFoundError:
+        return "?"
 
 if __name__ == "__main__":
     sys.exit(main())
