@@ -10,8 +10,8 @@ sources in Python, by direct instantiation::
     ds = builder.as_dataset()
 
 ``data_dir`` holds one sub-folder per source kind, all optional: ``official_prompts/``,
-``official_mc/``, ``comparison/``, ``labels/``. The built-in sample is included unless
-``include_sample=False``. Features come from ``cvalues_build.dataset.features``, the same definitions
+``official_mc/``, ``comparison/``, ``labels/``. As in ``cvalues build``, the built-in sample goes
+in only when there is no ``data_dir``, unless ``include_sample`` says otherwise. Features come from ``cvalues_build.dataset.features``, the same definitions
 the Parquet writer uses, and rows come from ``cvalues_build.dataset.collect.collect``, so both paths
 give the same rows.
 
@@ -31,7 +31,7 @@ _VERSION = datasets.Version("1.0.0")
 
 
 class CValuesConfig(datasets.BuilderConfig):
-    def __init__(self, *, include_sample: bool = True, skip_invalid: bool = False, **kwargs):
+    def __init__(self, *, include_sample: bool | None = None, skip_invalid: bool = False, **kwargs):
         super().__init__(**kwargs)
         self.include_sample = include_sample
         self.skip_invalid = skip_invalid

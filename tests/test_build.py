@@ -157,13 +157,31 @@ def test_item1_a_build_without_a_manifest_is_not_replaced(sample_build, tmp_path
     assert "it has no .cvalues-manifest.json" in capsys.readouterr().err
 
 
+def test_item5_real_sources_leave_the_sample_out_unless_asked(tmp_path, capsys):
+    src = write_jsonl(tmp_path / "comparison" / "test.jsonl", [comparison_row("真实问题一"), comparison_row("真实问题二")])
+    out = tmp_path / "cv"
+    assert main(["build", "--comparison", str(src), "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["comparison"]  # no sample-made MC or prompt configs
+    assert "comparison         2 pairs from 1 file(s)" in summary and "built-in sample is not included" in summary
+    assert main(["build", "--sample", "--comparison", str(src), "--out", str(out)]) == 0
+    summary = capsys.readouterr().out
+    assert "built-in sample    72 pairs from 1 file(s)" in summary and "comparison         2 pairs" in summary
+    assert set(_load(out, "safety_mc")["source"]) == {"cvalues-sample"}
+    assert main(["build", "--no-sample", "--comparison", str(src), "--out", str(out)]) == 0
+    assert not (out / "data" / "safety_mc").exists()
+    with pytest.raises(SystemExit):  # asking for both is a usage error
+        main(["build", "--sample", "--no-sample", "--out", str(out)])
+
+
 @pytest.mark.skipif(not REAL_PROMPTS.exists(), reason="../shared is absent")
 def test_real_official_prompts(tmp_path):
     out = tmp_path / "cv2"
     assert main(["build", "--official-prompts", str(REAL_PROMPTS), "--out", str(out)]) == 0
     ds = _load(out, "responsibility_prompts")
     official = [r for r in ds if r["source"] == "cvalues-official-prompts"]
-    assert len(official) == 664
+    assert len(official) == len(ds) == 664  # item 5: the audit found 664 + 32 sample rows here
+    assert sorted(p.name for p in (out / "data").iterdir()) == ["responsibility_prompts"]
     names = ds.features["category"].names
     assert Counter(names[r["category"]] for r in official) == {
         "environmental_science": 100, "psychology": 100, "barrier_free": 100, "social_science": 96,

@@ -6,6 +6,7 @@ the loading script all go through ``collect``.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +34,7 @@ class Sources:
     official_mc: list[Path] = field(default_factory=list)
     comparison: list[Path] = field(default_factory=list)
     labels: list[Path] = field(default_factory=list)
-    sample: bool = True
+    sample: bool | None = None  # None: the built-in sample only when no real source is named
     template_version: str = DEFAULT_VERSION
 
     @property
@@ -41,8 +42,14 @@ class Sources:
         """Every source file or folder named."""
         return [*self.official_prompts, *self.official_mc, *self.comparison, *self.labels]
 
+    @property
+    def with_sample(self) -> bool:
+        """Whether the sample goes in: as asked, else only in a build of no real source (a real
+        build must never be padded with made-up items)."""
+        return self.sample if self.sample is not None else not self.paths
+
     @classmethod
-    def from_data_dir(cls, data_dir: str | Path, sample: bool = True) -> Sources:
+    def from_data_dir(cls, data_dir: str | Path, sample: bool | None = None) -> Sources:
         """The folder layout the loading script reads: one sub-folder per source kind."""
         root = Path(data_dir)
 
@@ -60,6 +67,11 @@ class Bundle:
     configs: dict[str, dict[str, list[pa.Table]]] = field(default_factory=dict)
     problems: Problems = field(default_factory=Problems)
     notes: list[str] = field(default_factory=list)
+    # what went in: source kind -> {"files": n, "pairs": n, ...} as read, before validation
+    inputs: dict[str, Counter] = field(default_factory=dict)
+
+    def count(self, kind: str, what: str, n: int = 1) -> None:
+        self.inputs.setdefault(kind, Counter())[what] += n
 
     def add(self, config: str, split: str, rows: Iterable[dict[str, Any]]) -> None:
         rows = list(rows)
@@ -82,11 +94,16 @@ class Bundle:
         return sum(t.num_rows for t in self.configs[config][split])
 
 
-def _read(paths: list[Path], reader: Callable[..., Iterable[Any]], problems: Problems, desc: str) -> Iterator[Any]:
-    """Every record of every file, with a progress bar per file (shown on a terminal only)."""
+def _read(paths: list[Path], reader: Callable[..., Iterable[Any]], bundle: Bundle, kind: str,
+          what: str) -> Iterator[Any]:
+    """Every record of every file, counted in ``bundle.inputs[kind][what]``, with a progress bar
+    per file (shown on a terminal only)."""
     for path in expand_paths(paths):
-        yield from tqdm(reader(path, problems), desc=f"{desc}: {path.name}", unit=" rows", leave=False,
-                        disable=None, mininterval=0.5)
+        bundle.count(kind, "files")
+        for record in tqdm(reader(path, bundle.problems), desc=f"{kind}: {path.name}", unit=" rows", leave=False,
+                           disable=None, mininterval=0.5):
+            bundle.count(kind, what)
+            yield record
 
 
 def collect(sources: Sources, problems: Problems | None = None) -> Bundle:
@@ -96,16 +113,16 @@ def collect(sources: Sources, problems: Problems | None = None) -> Bundle:
     prompts: list[PromptRecord] = []
     pairs: list[PairRecord] = []
     official_text: dict[str, tuple[str, str]] = {}
-    if sources.sample:
-        sample_pairs = list(sample.read_sample_pairs())
+    if sources.with_sample:
+        sample_pairs = list(_read([sample.SAMPLE_FILE], sample.read_sample_pairs, bundle, "built-in sample", "pairs"))
         pairs.extend(sample_pairs)
         prompts.extend(sample.prompts_of(sample_pairs))
-    prompts.extend(_read(sources.official_prompts, official.read_prompts, probs, "official prompts"))
-    for op in _read(sources.official_mc, official.read_mc, probs, "official MC"):
+    prompts.extend(_read(sources.official_prompts, official.read_prompts, bundle, "official prompts", "prompts"))
+    for op in _read(sources.official_mc, official.read_mc, bundle, "official MC", "pairs"):
         pairs.append(op.pair)
         official_text[op.pair.pair_id] = op.official_prompts
-    pairs.extend(_read(sources.comparison, comparison.read_comparison, probs, "comparison"))
-    human_labels, battles = _read_human(sources.labels, probs)
+    pairs.extend(_read(sources.comparison, comparison.read_comparison, bundle, "comparison", "pairs"))
+    human_labels, battles = _read_human(sources.labels, bundle)
     pairs.extend(_human_pairs(human_labels, battles, bundle))
 
     valid_prompts = check_prompts(prompts, probs)
@@ -117,14 +134,17 @@ def collect(sources: Sources, problems: Problems | None = None) -> Bundle:
     return bundle
 
 
-def _read_human(paths: list[Path], problems: Problems) -> tuple[list[HumanLabel], list[Battle]]:
+def _read_human(paths: list[Path], bundle: Bundle) -> tuple[list[HumanLabel], list[Battle]]:
     all_labels: list[HumanLabel] = []
     all_battles: list[Battle] = []
     for path in expand_paths(paths):
-        data = labels.read_human(path, problems)
+        data = labels.read_human(path, bundle.problems)
+        bundle.count("labels", "files")
+        bundle.count("labels", "labels", len(data.labels))
+        bundle.count("labels", "battles", len(data.battles))
         all_labels.extend(data.labels)
         all_battles.extend(data.battles)
-    return check_human(all_labels, all_battles, problems)
+    return check_human(all_labels, all_battles, bundle.problems)
 
 
 def _human_pairs(human_labels: list[HumanLabel], battles: list[Battle], bundle: Bundle) -> list[PairRecord]:

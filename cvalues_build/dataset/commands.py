@@ -17,7 +17,8 @@ from .stats import format_table, read_stats
 
 def register(sub: argparse._SubParsersAction) -> None:
     build = sub.add_parser("build", help="build the dataset (Parquet + card) from the sources",
-                           description="Build the publishable dataset folder. With no source flags, builds the built-in sample.")
+                           description="Build the publishable dataset folder. With no source flags, builds the built-in "
+                           "sample; with any, the sample is left out unless --sample is given.")
     build.add_argument("--out", required=True, type=Path, help="output folder (created or refreshed)")
     _source_args(build)
     build.add_argument("--shard-rows", type=int, default=100_000, help="rows per Parquet shard (default 100000)")
@@ -51,7 +52,11 @@ def _source_args(p: argparse.ArgumentParser) -> None:
                    help="CValues-Comparison train/test files (jsonl or parquet) or their folder")
     g.add_argument("--labels", action="append", type=Path, default=[], metavar="PATH",
                    help="human labels and battles exported by `cvalues votes export`")
-    g.add_argument("--no-sample", action="store_true", help="leave out the built-in sample")
+    which = g.add_mutually_exclusive_group()
+    which.add_argument("--sample", action="store_true",
+                       help="add the built-in sample (made-up items, not CValues data) to real sources")
+    which.add_argument("--no-sample", action="store_true",
+                       help="leave out the built-in sample (already the default when any source flag is given)")
     g.add_argument("--skip-invalid", action="store_true",
                    help="drop invalid rows and report their count instead of failing")
     g.add_argument("--template", default=DEFAULT_VERSION, choices=TEMPLATE_VERSIONS,
@@ -63,7 +68,7 @@ def _sources(args: argparse.Namespace) -> Sources:
     if missing:
         raise SourceError(str(missing[0]), None, "no such file or folder")
     return Sources(args.official_prompts, args.official_mc, args.comparison, args.labels,
-                   sample=not args.no_sample, template_version=args.template)
+                   sample=True if args.sample else False if args.no_sample else None, template_version=args.template)
 
 
 def _collect(args: argparse.Namespace, sources: Sources) -> Bundle | None:
@@ -82,6 +87,18 @@ def _collect(args: argparse.Namespace, sources: Sources) -> Bundle | None:
               file=sys.stderr)
         return None
     return bundle
+
+
+def _print_inputs(bundle: Bundle) -> None:
+    """Which sources went in, with what was read from each (before validation)."""
+    print("sources in this build:")
+    for kind, counts in bundle.inputs.items():
+        read = ", ".join(f"{n} {what}" for what, n in counts.items() if what != "files") or "nothing"
+        print(f"  {kind:18s} {read} from {counts['files']} file(s)")
+    if "built-in sample" in bundle.inputs:
+        print("  the built-in sample is made-up data for trying the pipeline, not CValues data")
+    else:
+        print("  (the built-in sample is not included; --sample adds it)")
 
 
 def _print_report(bundle: Bundle) -> None:
@@ -116,6 +133,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return 1
     _print_report(bundle)
     print(format_table(stats))
+    _print_inputs(bundle)
     print(f"\nwrote {sum(s.rows for s in stats)} rows in {len(stats)} split(s) to {args.out} "
           f"in {time.perf_counter() - start:.1f}s")
     print(f'load with: datasets.load_dataset("{args.out}", "{stats[0].config}")')
@@ -133,6 +151,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     _print_report(Bundle(notes=bundle.notes))
     for config, split in bundle.splits():
         print(f"{config + '/' + split:40s} {bundle.rows(config, split):8d} rows")
+    _print_inputs(bundle)
     print(f"{len(bundle.problems)} problem(s)")
     return 1 if bundle.problems.items else 0
 
