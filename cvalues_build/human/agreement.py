@@ -52,11 +52,10 @@ def value_counts(labels: Iterable[HumanLabel], criterion: str) -> np.ndarray:
     domain = DOMAINS[criterion]
     column = {v: i for i, v in enumerate(domain)}
     kept, _ = latest_labels(lab for lab in labels if lab.criterion == criterion)
-    rows: dict[str, np.ndarray] = {}
+    rows: dict[str, list[int]] = {}
     for lab in kept:
-        row = rows.setdefault(lab.response_id, np.zeros(len(domain), dtype=np.int64))
-        row[column[_label_value(lab)]] += 1
-    pairable = [r for r in rows.values() if r.sum() >= 2]
+        rows.setdefault(lab.response_id, [0] * len(domain))[column[_label_value(lab)]] += 1
+    pairable = [r for r in rows.values() if sum(r) >= 2]
     return np.array(pairable, dtype=np.int64).reshape(len(pairable), len(domain))
 
 
