@@ -356,6 +356,16 @@ def test_cli_help_lists_every_command():
         assert command in out
 
 
+@pytest.mark.parametrize("command", ["build", "validate", "stats", "push"])
+def test_item19_every_argument_has_a_description(command):
+    from cvalues_build.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[command]
+    assert sub.description
+    undescribed = [a.dest for a in sub._actions if not a.help]
+    assert not undescribed, f"cvalues {command}: no help for {undescribed}"
+
+
 def test_build_and_load_need_no_torch(tmp_path):
     code = ("import sys; from cvalues_build.cli import main; import datasets;"
             f"assert main(['build', '--out', {str(tmp_path / 'cv')!r}]) == 0;"

@@ -24,16 +24,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--shard-rows", type=int, default=100_000, help="rows per Parquet shard (default 100000)")
     build.set_defaults(func=cmd_build)
 
-    validate = sub.add_parser("validate", help="check the sources without writing anything")
+    validate = sub.add_parser("validate", help="check the sources without writing anything",
+                              description="Read and check every source as `cvalues build` would, and write "
+                                          "nothing; exits 1 on any problem, each named by file:line.")
     _source_args(validate)
     validate.set_defaults(func=cmd_validate)
 
-    stats = sub.add_parser("stats", help="counts per config, split and category of a built folder")
-    stats.add_argument("dir", type=Path)
+    stats = sub.add_parser("stats", help="counts per config, split and category of a built folder",
+                           description="Print the counts per config, split and category and the label balance "
+                                       "of a built folder, read from its Parquet files (the numbers its card shows).")
+    stats.add_argument("dir", type=Path, metavar="DIR", help="a folder written by `cvalues build --out DIR`")
     stats.set_defaults(func=cmd_stats)
 
-    push = sub.add_parser("push", help="upload a built folder to the Hugging Face Hub (dataset repo)")
-    push.add_argument("dir", type=Path)
+    push = sub.add_parser("push", help="upload a built folder to the Hugging Face Hub (dataset repo)",
+                          description="Upload a build to a dataset repo on the Hub: exactly the files its manifest "
+                                      "lists, each checked against its hash; nothing else in the folder.")
+    push.add_argument("dir", type=Path, metavar="DIR",
+                      help="a folder written by `cvalues build --out DIR`; only the files its manifest lists are uploaded")
     push.add_argument("--repo-id", required=True, help="ORG/NAME of the dataset repo")
     push.add_argument("--private", action="store_true", help="create the repo as private")
     push.add_argument("--revision", help="branch to push to (created if missing)")
