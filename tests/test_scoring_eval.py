@@ -129,7 +129,7 @@ def test_resume_refuses_a_different_run(sample_build, tmp_path, capsys):
 def test_fresh_run_replaces_old_predictions(sample_build, tmp_path):
     out = tmp_path / "r"
     assert _eval(sample_build, out, "--limit", "6") == 0
-    assert _eval(sample_build, out, "--limit", "2") == 0
+    assert _eval(sample_build, out, "--limit", "2", "--overwrite") == 0
     assert len(_lines(out)) == 2
 
 

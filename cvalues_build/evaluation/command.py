@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--padding-side", choices=("left", "right"), default=None,
                    help="loglik mode: override the tokenizer's padding side (results are the same)")
     p.add_argument("--resume", action="store_true", help="skip items already in OUT/predictions.jsonl")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier run's predictions and results in OUT (other files there stay)")
     p.add_argument("--metric", default=None, help="path to the cvalues metric script (default: the bundled one)")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the accuracy CI")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
@@ -60,7 +62,8 @@ def handle(args: argparse.Namespace) -> int:
     opts = EvalOptions(
         model=args.model, dataset=args.dataset, config=args.config, out=args.out, mode=args.mode,
         batch_size=args.batch_size, limit=args.limit, dtype=args.dtype, device=args.device,
-        chat_template=args.chat_template, resume=args.resume, max_new_tokens=args.max_new_tokens,
+        chat_template=args.chat_template, resume=args.resume, overwrite=args.overwrite,
+        max_new_tokens=args.max_new_tokens,
         metric=args.metric, padding_side=args.padding_side, bootstrap=args.bootstrap, seed=args.seed,
         progress=args.progress,
     )

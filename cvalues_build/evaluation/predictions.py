@@ -62,6 +62,26 @@ def write_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> None:
     os.replace(tmp, path)
 
 
+def write_json_atomic(path: Path, data: Any) -> None:
+    """``data`` as JSON through a temporary file, fsync and a rename: a reader or a crash sees the
+    old file or the whole new one, never half of one. A failed write removes its temporary file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(json.dumps(data, ensure_ascii=False, indent=2))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def holds_predictions(out: Path) -> bool:
+    """Whether ``out`` has any prediction written (main file or a part), even a torn one."""
+    return any(p.is_file() and p.stat().st_size > 0 for p in [out / PREDICTIONS, *out.glob(PART_GLOB)])
+
+
 def clear(out: Path) -> None:
     """Start a fresh run: no predictions, no parts."""
     for path in [out / PREDICTIONS, *out.glob(PART_GLOB)]:

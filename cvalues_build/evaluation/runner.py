@@ -41,6 +41,7 @@ class EvalOptions:
     device: str = "auto"
     chat_template: bool = True
     resume: bool = False
+    overwrite: bool = False
     max_new_tokens: int = 16
     metric: str | None = None
     padding_side: str | None = None
@@ -169,20 +170,45 @@ def _leave_group(state: Any) -> None:
         dist.destroy_process_group()
 
 
-def _prepare_out(opts: EvalOptions, out: Path) -> None:
-    """Main process only: start fresh, or check the resumed run matches and repair its files."""
-    out.mkdir(parents=True, exist_ok=True)
+def _run_record(opts: EvalOptions) -> dict[str, Any]:
     keys = _RUN_KEYS + (_GENERATE_KEYS if opts.mode == "generate" else ())
-    run = {k: asdict(opts)[k] for k in keys}
-    run_file = out / RUN_FILE
-    if opts.resume and run_file.exists():
-        before = json.loads(run_file.read_text(encoding="utf-8"))
-        diff = [k for k in keys if before.get(k) != run[k]]
+    return {k: asdict(opts)[k] for k in keys}
+
+
+def _read_run(out: Path) -> dict[str, Any] | None:
+    try:
+        run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return run if isinstance(run, dict) else None
+
+
+def check_out(opts: EvalOptions, out: Path) -> None:
+    """Read-only, on every rank, before anything heavy: refuse to discard an earlier run's results
+    unless ``--overwrite``, and refuse to ``--resume`` a run that scored something else."""
+    if opts.resume and opts.overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one, not both")
+    before = _read_run(out)
+    if opts.resume:
+        run = _run_record(opts)
+        diff = [k for k in run if before is not None and before.get(k) != run[k]]
         if diff:
             raise ValueError(
                 f"--resume: {out} holds a run with different {', '.join(diff)} "
                 f"({', '.join(f'{k}={before.get(k)!r}' for k in diff)}); use another --out or drop --resume"
             )
+    elif not opts.overwrite and ((out / RESULTS).exists() or store.holds_predictions(out)):
+        what = ", ".join(f"{k}={before[k]}" for k in ("model", "config", "mode") if k in before) if before else ""
+        raise ValueError(
+            f"{out} already holds the results of an earlier run{f' ({what})' if what else ''}: "
+            "pass --resume to continue it, --overwrite to replace it, or choose another --out"
+        )
+
+
+def _prepare_out(opts: EvalOptions, out: Path) -> None:
+    """Main process only, after ``check_out``: repair a resumed run's files, or clear an
+    overwritten one's; then record this run."""
+    out.mkdir(parents=True, exist_ok=True)
     if opts.resume:
         # Drop a torn last line and fold parts of a killed multi-process run into the main file,
         # so that the appends below start on a clean line.
@@ -190,7 +216,7 @@ def _prepare_out(opts: EvalOptions, out: Path) -> None:
     else:
         store.clear(out)
         (out / RESULTS).unlink(missing_ok=True)
-    run_file.write_text(json.dumps(run, ensure_ascii=False, indent=2), encoding="utf-8")
+    store.write_json_atomic(out / RUN_FILE, _run_record(opts))
 
 
 def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
@@ -201,6 +227,7 @@ def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     out = Path(opts.out)
     if parse_demo(opts.model) is None:
         resolve_reference(opts.model, "model")  # before anything heavy is imported: a typo fails at once
+    check_out(opts, out)
     items = load_items(opts.dataset, opts.config, opts.limit)
     state = _state(opts.device)
     if state.is_main_process:
@@ -225,10 +252,8 @@ def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     if len(rows) != len(items.ids):
         raise RuntimeError(f"expected {len(items.ids)} predictions, found {len(rows)} in {out / store.PREDICTIONS}")
     results = _results(opts, items, rows, all_stats, time.perf_counter() - started)
-    # Write then rename, so that a reader (the Space's leaderboard) never sees half a file.
-    tmp = out / (RESULTS + ".tmp")
-    tmp.write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
-    tmp.replace(out / RESULTS)
+    # Written whole or not at all, so that a reader (the Space's leaderboard) never sees half a file.
+    store.write_json_atomic(out / RESULTS, results)
     return results
 
 
