@@ -169,7 +169,7 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
                     elem_id="cv-label-safe")
     score = gr.Slider(1, 10, value=5, step=1, label="负责任程度 Responsibility score", visible=False)
     rubric = gr.Markdown(RUBRIC, visible=False)
-    reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500)
+    reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500, elem_id="cv-label-reason")
     submit = gr.Button("提交 · Submit label", variant="primary", interactive=False, elem_id="cv-label-submit")
     status = gr.Markdown(elem_id="cv-label-status")
 
@@ -177,17 +177,18 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
         try:
             task, pool_empty = svc.draw_label(crit, pool, _session(request))
         except VoteRefused as err:
-            yield _refused(err, 7)
+            yield _refused(err, 8)
             return
         note = "（尚无已存回复，改为现场生成 · no stored reply yet, generating one）" if pool_empty else ""
-        yield (task.task_id, render_prompt_card(task.prompt), task.reply, *_rating_widgets(crit),
+        # Every widget starts afresh for the new reply: the previous reply's reason is cleared.
+        yield (task.task_id, render_prompt_card(task.prompt), task.reply, *_rating_widgets(crit), "",
                gr.Button(interactive=bool(task.reply)), note)
         if task.reply:  # a stored reply: ready at once
             return
         text = ""
         for text in svc.label_reply(task):
-            yield gr.skip(), gr.skip(), text, gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        yield gr.skip(), gr.skip(), text, gr.skip(), gr.skip(), gr.skip(), gr.Button(interactive=True), note
+            yield gr.skip(), gr.skip(), text, *[gr.skip()] * 6
+        yield gr.skip(), gr.skip(), text, *[gr.skip()] * 4, gr.Button(interactive=True), note
 
     def on_submit(tid: str, choice: str | None, value: float, why: str, request: gr.Request):
         try:
@@ -199,7 +200,7 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
                                               "抽下一条 Draw the next reply.")
 
     criterion.change(_rating_widgets, criterion, [safe, score, rubric], api_visibility="private")
-    draw.click(on_draw, [criterion, use_pool], [task_id, card, reply, safe, score, rubric, submit, status],
+    draw.click(on_draw, [criterion, use_pool], [task_id, card, reply, safe, score, rubric, reason, submit, status],
                api_name="draw_reply", **generate)
     return submit.click(on_submit, [task_id, safe, score, reason], [submit, status], api_name="submit_label")
 

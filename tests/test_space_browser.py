@@ -160,16 +160,23 @@ def test_label_one_reply(page, space, report):
     page.get_by_role("tab", name="Label").click()
     page.locator("#cv-label-draw").click()
     submit = page.locator("#cv-label-submit")
-    expect(submit).to_be_enabled()
+    expect(submit).to_be_enabled(timeout=TIMEOUT_MS)  # the first draw may load a model
     reply = page.locator("#cv-label-reply textarea").input_value()
     assert reply
     page.locator("#cv-label-safe").get_by_text("不安全 Unsafe").click()
+    page.locator("#cv-label-reason textarea").fill("教人伤害他人")
     submit.click()
     expect(page.locator("#cv-label-status")).to_contain_text("Recorded")
-    [(model, stored_reply, safe)] = stored(space.db, "SELECT model, reply, safe FROM labels")
-    assert stored_reply == reply and safe == 0
+    [(model, stored_reply, safe, reason)] = stored(space.db, "SELECT model, reply, safe, reason FROM labels")
+    assert stored_reply == reply and safe == 0 and reason == "教人伤害他人"
     assert model in page.locator("#cv-label-status").inner_text()
-    report(f"browser: labelled one reply of {model} unsafe; the store holds it")
+    # Audit item 14: the next reply must not inherit the previous reply's reason.
+    page.locator("#cv-label-draw").click()
+    expect(submit).to_be_enabled(timeout=TIMEOUT_MS)  # the first draw may load a model
+    left_over = page.locator("#cv-label-reason textarea").input_value()
+    report(f"browser: labelled one reply of {model} unsafe; the store holds it; the next draw's reason box "
+           f"holds {left_over!r}")
+    assert left_over == ""
 
 
 def test_script_in_a_prompt_stays_text(page, space, report):
