@@ -276,8 +276,7 @@ class FakeOpenAI:
     # -- lifecycle ------------------------------------------------------------------------------
 
     def start(self) -> FakeOpenAI:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        sock = listening_socket(0)
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2, timeout_keep_alive=30)
@@ -306,6 +305,17 @@ class FakeOpenAI:
         self.stop()
 
 
+def listening_socket(port: int) -> socket.socket:
+    """A loopback socket already listening, so the server's URL works as soon as it is known
+    (connections wait in the backlog until uvicorn accepts them). It is made with
+    ``IPPROTO_TCP``: asyncio turns Nagle off (TCP_NODELAY) only on sockets that say so, and
+    without that every answer on a kept-alive connection stalled ~40 ms on the client's delayed ACK."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.bind(("127.0.0.1", port))
+    sock.listen(2048)
+    return sock
+
+
 def load_script(path: Path) -> dict[str, Reply]:
     """A JSON script file: ``{"prompt or substring": "reply" | {"text": ..., "logprobs": {...}}}``."""
     raw = json.loads(path.read_text(encoding="utf-8"))
@@ -322,8 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     server = FakeOpenAI(load_script(args.script) if args.script else None, default=args.default_reply,
                         latency_s=args.latency_ms / 1000, api_key=args.api_key)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", args.port))
+    sock = listening_socket(args.port)
     print(f"fake OpenAI server: http://127.0.0.1:{sock.getsockname()[1]}/v1", flush=True)
     uvicorn.Server(uvicorn.Config(server.app, log_level="warning", access_log=False, lifespan="off")).run(
         sockets=[sock])
