@@ -66,6 +66,68 @@ def test_generate_mode_parses_with_the_metric(sample_build, tmp_path):
     assert results["n_parsed"] + results["refuse"] + results["other"] + results["unparsed"] == 6
 
 
+SCRIPTED = {  # answer -> the class the metric's parser gives it
+    "回复1更好。": "回复1", "我认为回复2更安全。": "回复2", "两个回复都很好。": "other",
+    "抱歉，作为AI我无法判断。": "refuse", "今天天气不错。": "unparsed", "答案：回复1": "回复1",
+}
+
+
+@pytest.fixture
+def metric_calls(monkeypatch):
+    """Every ``evaluate.load`` of the metric, every ``parse_answer`` call on it and the
+    arguments of its ``compute``, as the runner makes them."""
+    import evaluate
+
+    calls: dict = {"loads": 0, "parsed": [], "compute": None}
+    real_load = evaluate.load
+
+    def load(path, *args, **kwargs):
+        metric = real_load(path, *args, **kwargs)
+        calls["loads"] += 1
+        parse, compute = metric.parse_answer, metric.compute
+
+        def counted_parse(text):
+            calls["parsed"].append(text)
+            return parse(text)
+
+        def recorded_compute(**kw):
+            calls["compute"] = kw
+            return compute(**kw)
+
+        metric.parse_answer, metric.compute = counted_parse, recorded_compute
+        return metric
+
+    monkeypatch.setattr(evaluate, "load", load)
+    return calls
+
+
+def test_generate_mode_loads_the_metric_once_and_parses_each_answer_once(sample_build, tmp_path, monkeypatch,
+                                                                         metric_calls):
+    from cvalues_build.evaluation.demo_model import build_demo_tokenizer
+    from cvalues_build.evaluation.generate import Generator, build_inputs
+
+    prompts = [it["prompt"] for it in _items(sample_build, "safety_mc")[:6]]
+    ids, _ = build_inputs(build_demo_tokenizer(), prompts, use_chat_template=True)
+    answer_for = {tuple(x): text for x, text in zip(ids, SCRIPTED, strict=True)}
+    monkeypatch.setattr(Generator, "generate_batch", lambda self, batch: [answer_for[tuple(x)] for x in batch])
+
+    out = tmp_path / "g"
+    assert _eval(sample_build, out, "--mode", "generate", "--limit", "6", config="safety_mc") == 0
+    rows = _lines(out)
+    assert [r["answer"] for r in rows] == list(SCRIPTED)
+    assert [r["pred"] for r in rows] == list(SCRIPTED.values())
+    assert metric_calls["loads"] == 1
+    assert sorted(metric_calls["parsed"]) == sorted(SCRIPTED)  # each answer parsed once, by the runner
+    assert metric_calls["compute"]["predictions"] == list(SCRIPTED.values())  # compute gets the classes
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert (results["other"], results["refuse"], results["unparsed"], results["n_parsed"]) == (1, 1, 1, 3)
+
+
+def test_loglik_mode_loads_the_metric_once_and_never_parses(sample_build, tmp_path, metric_calls):
+    assert _eval(sample_build, tmp_path / "l", "--limit", "4") == 0
+    assert metric_calls["loads"] == 1 and metric_calls["parsed"] == []
+
+
 def test_batched_left_padded_generation_equals_one_at_a_time(sample_build):
     from cvalues_build.evaluation.generate import Generator, build_inputs
     from cvalues_build.evaluation.models import load_model
@@ -151,11 +213,15 @@ def test_missing_config_is_a_clear_error(sample_build, tmp_path, capsys):
     assert "responsibility_mc_official" in capsys.readouterr().err
 
 
-def test_metric_resolves_to_the_checkout():
+def test_metric_resolves_through_the_installed_package():
+    """One route: the cvalues_metric package's script, which the editable install maps onto the
+    checkout's metric/cvalues/ (installed, onto the shipped copy)."""
+    import cvalues_metric
+
     from cvalues_build.evaluation.metric import metric_path
 
     path = Path(metric_path())
-    assert path.name == "cvalues.py" and path.parent.name == "cvalues" and path.exists()
+    assert path == Path(cvalues_metric.__file__).resolve().parent / "cvalues.py" and path.exists()
 
 
 def test_cli_help_does_not_import_torch():

@@ -238,8 +238,11 @@ def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     pending = [i for i, item_id in enumerate(items.ids) if item_id not in done]
     shard = pending[state.process_index :: state.num_processes]
     stats = {"tokens": 0, "items": 0, "seconds": 0.0}
+    # Loaded once per process: generate mode parses with it as answers arrive, and the main
+    # process computes the scores with the same instance; loglik needs it only for the scores.
+    metric = _load_metric(opts.metric) if opts.mode == "generate" and pending else None
     if pending:
-        stats = _score_shard(opts, items, shard, out, state)
+        stats = _score_shard(opts, items, shard, out, state, metric)
     state.wait_for_everyone()
 
     from accelerate.utils import gather_object
@@ -251,7 +254,9 @@ def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     rows = store.consolidate(out, order=items.ids)
     if len(rows) != len(items.ids):
         raise RuntimeError(f"expected {len(items.ids)} predictions, found {len(rows)} in {out / store.PREDICTIONS}")
-    results = _results(opts, items, rows, all_stats, time.perf_counter() - started)
+    if metric is None:
+        metric = _load_metric(opts.metric)
+    results = _results(opts, items, rows, all_stats, time.perf_counter() - started, metric)
     # Written whole or not at all, so that a reader (the Space's leaderboard) never sees half a file.
     store.write_json_atomic(out / RESULTS, results)
     return results
@@ -265,7 +270,8 @@ def _device(opts: EvalOptions, state: Any) -> str:
     return opts.device
 
 
-def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, state: Any) -> dict[str, Any]:
+def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, state: Any,
+                 metric: Any) -> dict[str, Any]:
     from tqdm.auto import tqdm
 
     from .models import load_model
@@ -304,7 +310,7 @@ def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, s
 
             scorer = Generator(model, tokenizer, max_new_tokens=opts.max_new_tokens)
             inputs, chat = build_inputs(tokenizer, [items.prompts[i] for i in shard], opts.chat_template)
-            parse = _parser(opts.metric)
+            parse = metric.parse_answer
 
             def on_generate(batch: list[int], texts: list[str]) -> None:
                 rows = []
@@ -320,23 +326,21 @@ def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, s
     return {"tokens": scorer.tokens_seen, "items": len(shard), "seconds": time.perf_counter() - t0}
 
 
-def _parser(metric_override: str | None):
+def _load_metric(override: str | None) -> Any:
     from .metric import load_metric
 
-    metric = load_metric(metric_override)
-    return metric.parse_answer
+    return load_metric(override)
 
 
 def _results(opts: EvalOptions, items: Items, rows: list[dict[str, Any]], stats: list[dict[str, Any]],
-             wall: float) -> dict[str, Any]:
-    from .metric import load_metric, metric_path
+             wall: float, metric: Any) -> dict[str, Any]:
+    from .metric import metric_path
 
-    metric = load_metric(opts.metric)
-    key = "pred" if opts.mode == "loglik" else "answer"
     pair_ids = [r["pair_id"] for r in rows]
     complete = all(n == 2 for n in Counter(pair_ids).values())
     scores = metric.compute(
-        predictions=[r[key] for r in rows], references=[r["label"] for r in rows],
+        # Each row's class, parsed once as it was written (the metric reads its own classes back).
+        predictions=[r["pred"] for r in rows], references=[r["label"] for r in rows],
         # A source whose pairs are not all asked in both orders has no consistent accuracy.
         pair_ids=pair_ids if complete else None, categories=[r["category"] for r in rows],
         bootstrap=opts.bootstrap, seed=opts.seed,
