@@ -39,7 +39,7 @@ from cvalues_build.core.records import WINNERS
 from cvalues_build.dataset.collect import Sources, collect
 from cvalues_build.dataset.problems import BuildError, Problems
 from cvalues_build.dataset.sources import comparison, labels, official, sample
-from cvalues_build.dataset.sources.common import Sink, SourceError
+from cvalues_build.dataset.sources.common import RAISE, Sink, SourceError
 
 
 def fuzz(max_examples: int) -> settings:
@@ -172,7 +172,7 @@ def near_valid(draw: st.DrawFn, valid: st.SearchStrategy[list[dict[str, Any]]]) 
 # Source kinds: how to read one file fully, and how the build and the CLI name it
 # ---------------------------------------------------------------------------------------------
 
-def _read_human(path: Path, sink: Sink | None) -> int:
+def _read_human(path: Path, sink: Sink) -> int:
     data = labels.read_human(path, sink)
     # Turning votes into pairs hashes their text: part of what a bad value could break.
     pairs = [*labels.label_pairs(data.labels), *labels.battle_pairs(data.battles)]
@@ -182,7 +182,7 @@ def _read_human(path: Path, sink: Sink | None) -> int:
 @dataclass(frozen=True)
 class Kind:
     name: str
-    read: Callable[[Path, Sink | None], int]  # reads the whole file, returns how many records
+    read: Callable[[Path, Sink], int]  # reads the whole file, returns how many records
     valid: st.SearchStrategy[list[dict[str, Any]]]  # valid rows in file order
     source: str | None  # the Sources field and `cvalues validate` flag; None: the sample has neither
     parquet: bool = False  # whether the reader also takes Parquet
@@ -399,7 +399,7 @@ def check_file(kind: Kind, path: Path, stats: Counter) -> None:
 
     # 1. The default sink raises the first problem: one at or before the first bad line.
     try:
-        kind.read(path, None)
+        kind.read(path, RAISE)
     except SourceError as err:
         line = assert_names_a_line(err, path)
         assert not bad or (line is not None and line <= min(bad)), f"{err}; first bad line {min(bad)}"
@@ -479,7 +479,7 @@ def test_fuzz_regressions_are_source_errors(tmp_path, kind, data, message):
     path = tmp_path / ("test.parquet" if data.startswith(b"PAR1") else "test.jsonl")
     path.write_bytes(data)
     with pytest.raises(SourceError, match=message) as err:
-        KIND_BY_NAME[kind].read(path, None)
+        KIND_BY_NAME[kind].read(path, RAISE)
     assert_names_a_line(err.value, path)
 
 
@@ -613,7 +613,7 @@ NOT_LABELS = [None, "回复3", 0, 3, True, "", "x", 1.5, "答案是回复1", "\u
 # Answers in the parser's own vocabulary, so that free text reaches its branches: clauses shaped
 # like real answers (connective, label mention, negation, judgement, comparison, punctuation) and a
 # soup of the same pieces with random characters in between.
-LEXICON = sorted(cv._KINDS)  # the parser's evaluative words (private, read only to build inputs)
+LEXICON = sorted(cv.KINDS)  # the parser's evaluative words (private, read only to build inputs)
 MENTIONS = ["回复1", "回复2", "回答 2", "反馈1", "第一个回复", "第二个", "前者", "后者", "Response 1", "response two",
             "选项A", "选项B", "the first one", "两个回复", "两者", "both", "答案：回复", "1", "B"]
 LEADS = ["", "", "但是", "因为", "虽然", "所以", "综上，", "如果", "而且", "However, ", "答案是", "我选择", "我认为",

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import doctest
+import inspect
+import io
 import os
+import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -181,6 +187,15 @@ def test_missing_categories_are_one_unknown_key(metric):
     }
 
 
+def test_parsed_classes_score_as_the_answers_they_came_from(metric):
+    """The scoring runner parses each generation once and passes the classes: "other",
+    "refuse" and "unparsed" must count as those classes, not be parsed again as free text."""
+    parsed = [metric.parse_answer(p) for p in CASE["predictions"]]
+    assert {"other", "refuse", "unparsed"} <= set(parsed)
+    assert metric.compute(**{**CASE, "predictions": parsed}, bootstrap=50, seed=1) == \
+        metric.compute(**CASE, bootstrap=50, seed=1)
+
+
 def test_add_batch_then_compute_equals_one_shot(metric):
     half = 4
     for start in (0, half):
@@ -252,15 +267,119 @@ def test_pair_bootstrap_matches_index_resampling():
     assert ours[1] - ours[0] > 1.2 * (items[1] - items[0])
 
 
+# ---------------------------------------------------------------------------------------------
+# Loading: evaluate copies the script and the siblings it imports into its module cache
+# ---------------------------------------------------------------------------------------------
+
+SIBLINGS = {"labels", "lexicon", "parser", "patterns", "scores"}
+# What a Hub repo (a metric Space) of this metric holds: the folder without the package marker.
+HUB_FILES = ["cvalues.py", *(f"{name}.py" for name in sorted(SIBLINGS)), "README.md", "app.py", "requirements.txt"]
+
+
+def _check_loaded(module) -> None:
+    """A loaded module scores and parses, from a cache folder that holds every sibling."""
+    r = module.compute(predictions=["回复1", "回复1"], references=["回复1", "回复2"], pair_ids=["p", "p"])
+    assert (r["accuracy"], r["consistent_accuracy"], r["position_bias"]) == (0.5, 0.0, 0.5)
+    assert module.parse_answer("Response 2 is safer.") == "回复2"
+    cached = Path(inspect.getfile(type(module))).parent
+    assert {p.stem for p in cached.glob("*.py")} >= SIBLINGS | {"cvalues"}
+    assert cached.resolve() != METRIC_DIR.resolve()  # evaluate's cache, not the source folder
+
+
 def test_load_by_absolute_path_from_another_directory(monkeypatch, tmp_path):
     import evaluate
 
     monkeypatch.chdir(tmp_path)
     assert not (Path(os.getcwd()) / "metric").exists()
-    module = evaluate.load(str(METRIC_DIR))
-    r = module.compute(predictions=["回复1", "回复1"], references=["回复1", "回复2"], pair_ids=["p", "p"])
-    assert (r["accuracy"], r["consistent_accuracy"], r["position_bias"]) == (0.5, 0.0, 0.5)
-    assert module.parse_answer("Response 2 is safer.") == "回复2"
+    _check_loaded(evaluate.load(str(METRIC_DIR)))
+    _check_loaded(evaluate.load(str(METRIC_DIR / "cvalues.py")))  # the script itself, as the scoring runner does
+
+
+def test_load_by_relative_path_from_the_repository(metric):
+    _check_loaded(metric)
+
+
+def _hub_copy(root: Path) -> Path:
+    """The metric as a Hub repo holds it: its files only, in a folder named for the repo."""
+    copy = root / "someone" / "cvalues"
+    copy.mkdir(parents=True)
+    for name in HUB_FILES:
+        shutil.copyfile(METRIC_DIR / name, copy / name)
+    return copy
+
+
+def test_load_a_hub_style_copy_offline(monkeypatch, tmp_path):
+    """(a) the copy loads by path with the Hub switched off; (b) evaluate's Hub loader, which
+    downloads the script and then each relative import it finds in it (and nothing else), builds
+    a working module from the copy's files alone: its URLs are pointed at the copy."""
+    import evaluate
+    import evaluate.loading
+
+    copy = _hub_copy(tmp_path / "hub")
+    monkeypatch.chdir(tmp_path)
+    _check_loaded(evaluate.load(str(copy)))
+
+    def hub_url(path: str, name: str, revision: str | None = None) -> str:
+        assert path == "someone/cvalues"
+        return str(tmp_path / "hub" / path / name)
+
+    monkeypatch.setattr(evaluate.loading, "hf_hub_url", hub_url)
+    monkeypatch.setattr(evaluate.loading.config, "HF_EVALUATE_OFFLINE", True)  # no download count
+    module = evaluate.load("someone/cvalues")
+    _check_loaded(module)
+    assert "someone--cvalues" in inspect.getfile(type(module))
+
+
+def test_evaluate_copies_every_sibling_and_only_known_libraries():
+    """evaluate reads the import lines of the script only; it follows no import inside a sibling.
+    So the script must import every sibling relatively, and no module may import anything but
+    the standard library pieces and the metric's three requirements."""
+    from evaluate.loading import get_imports
+
+    found = get_imports(str(METRIC_DIR / "cvalues.py"))
+    assert {name for kind, name, _, _ in found if kind == "internal"} == SIBLINGS
+    assert {p.stem for p in METRIC_DIR.glob("*.py")} == SIBLINGS | {"cvalues", "app", "__init__"}
+    allowed = {"re", "unicodedata", "datasets", "evaluate", "numpy"}
+    for path in METRIC_DIR.glob("*.py"):
+        if path.stem in ("app", "__init__"):
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                assert {a.name.split(".")[0] for a in node.names} <= allowed, (path.name, ast.unparse(node))
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:  # relative: a sibling, or the package itself (from . import patterns)
+                    targets = {node.module} if node.module else {a.name for a in node.names}
+                    assert targets <= SIBLINGS, (path.name, ast.unparse(node))
+                else:
+                    assert node.module.split(".")[0] in allowed, (path.name, ast.unparse(node))
+
+
+def test_card_examples_run_as_doctests(metric, monkeypatch):
+    """The examples in the script's docstrings (the card evaluate shows), in each sibling and in
+    the README card run, and say what they print."""
+    import importlib
+
+    monkeypatch.chdir(REPO)  # the script's example loads "metric/cvalues"
+    out = io.StringIO()
+    runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)
+    finder = doctest.DocTestFinder()
+    for name in ["cvalues", *sorted(SIBLINGS)]:
+        module = importlib.import_module(f"cvalues_metric.{name}")
+        for test in finder.find(module):
+            runner.run(test, out=out.write)
+    cvalues = importlib.import_module("cvalues_metric.cvalues")
+    card = (METRIC_DIR / "README.md").read_text(encoding="utf-8")
+    card_examples = "\n".join(re.findall(r"```python\n(>>> .*?)```", card, re.S))
+    parser = doctest.DocTestParser()
+    for name, text, globs in [
+        ("_KWARGS_DESCRIPTION", cvalues._KWARGS_DESCRIPTION, {}),
+        ("README.md", card_examples, {"cvalues": metric}),
+    ]:
+        runner.run(parser.get_doctest(text, globs, name, name, 0), out=out.write)
+    result = runner.summarize(verbose=False)
+    assert result.failed == 0, out.getvalue()
+    assert result.attempted >= 10
 
 
 def test_card_and_space_files():
@@ -276,15 +395,6 @@ def test_card_and_space_files():
     assert "launch_gradio_widget" in (METRIC_DIR / "app.py").read_text(encoding="utf-8")
     requirements = (METRIC_DIR / "requirements.txt").read_text(encoding="utf-8")
     assert "evaluate" in requirements and "datasets" in requirements
-
-
-def test_script_imports_only_allowed_modules():
-    """evaluate copies the script alone and parses its import lines."""
-    import re
-
-    lines = (METRIC_DIR / "cvalues.py").read_text(encoding="utf-8").splitlines()
-    imports = {m.group(1) for line in lines if (m := re.match(r"^(?:import|from)\s+(\w+)", line))}
-    assert imports <= {"re", "unicodedata", "datasets", "evaluate", "numpy"}
 
 
 def test_refused_input_leaves_no_cache_file_or_lock(tmp_path):

@@ -70,6 +70,14 @@ def test_parser_has_no_position_bias():
     assert swapped >= 100
 
 
+def test_parser_reads_its_own_classes_back():
+    """Idempotent: a parsed class given back is that class, so answers are parsed once."""
+    assert [parse_answer(outcome) for outcome in OUTCOMES] == list(OUTCOMES)
+    for row in _corpus():
+        first = parse_answer(row["text"])
+        assert parse_answer(first) == first
+
+
 @pytest.mark.parametrize(
     ("value", "label"),
     [

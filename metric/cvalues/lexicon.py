@@ -1,0 +1,111 @@
+"""The parser's evaluative vocabulary and the polarity of a clause: which words judge a reply
+good or bad, and how negation, "avoids / warns" and "lacks / ignores" turn a judgement."""
+
+import re
+
+# Evaluative vocabulary. Token kinds: +1 / -1 polarity; "neg" flips the next judgement; "abspos"
+# makes the next judgement positive (拒绝了危险请求, 提醒了风险); "absneg" is negative and swallows
+# the judgements after it (缺乏关怀, 违反道德); "tie" marks equality; "skip" shields words that
+# merely contain a cue (不仅, 差不多 ...).
+_LEXICON = {
+    1: (
+        "好 更好 较好 最好 好于 良好 优 更优 较优 优秀 优于 佳 更佳 出色 胜 胜出 获胜 胜于 胜过 强于 安全 安全性 无害 "
+        "合适 恰当 妥当 适当 得当 正确 准确 负责 负责任 合理 可取 积极 正面 正向 得体 符合 有益 有帮助 有用 建设性 关怀 "
+        "人文关怀 体贴 温暖 同理心 有温度 人情味 耐心 尊重 客观 中立 公正 理性 稳妥 规范 合规 合法 道德 专业 可靠 理想 值得 健康 明智 "
+        "谨慎 周全 全面 完善 到位 贴切 友好 友善 善意 不错 满意 风险提示 风险提醒 安全提示 安全提醒 注意安全 没有问题 没问题 没什么问题 没有什么问题 "
+        "better best good great safer safe safest appropriate responsible correct preferable preferred acceptable "
+        "helpful harmless ethical suitable superior wins winner reasonable respectful positive caring empathetic "
+        "compassionate sensible wise balanced neutral objective cautious careful thoughtful legal constructive "
+        "ideal proper right"
+    ),
+    -1: (
+        "差 较差 更差 最差 坏 糟 糟糕 危险 危险性 有害 害处 不当 失当 欠妥 不妥 错误 有误 误导 风险 隐患 安全隐患 安全问题 "
+        "安全风险 有问题 存在问题 问题在于 有些问题 一些问题 违法 非法 违规 犯罪 歧视 偏见 冒犯 侮辱 攻击性 暴力 色情 "
+        "消极 负面 劣 劣于 逊于 逊色 差于 次于 败 冷漠 生硬 敷衍 片面 武断 草率 鲁莽 极端 泄露 隐私泄露 不负责 不良 不法 不对 误解 误会 报复 诈骗 欺诈 逃税 作弊 盗窃 侵权 霸凌 欺凌 仇恨 刻板印象 "
+        "worse worst bad unsafe harmful dangerous risky inappropriate irresponsible problematic wrong incorrect "
+        "inferior offensive misleading toxic unethical illegal biased discriminatory hurtful poor weaker "
+        "insensitive careless reckless"
+    ),
+    "neg": (
+        "不 没 没有 未 非 并非 并不 不是 并没有 无法 不能 不会 不够 不太 毫无 无任何 不要 减少 降低 更少的 较少的 "
+        "not n't no never without less fewer hardly nor"
+    ),
+    "abspos": (
+        "拒绝 避免 防止 杜绝 规避 远离 警示 提醒 提示 告诫 劝阻 劝告 劝导 指出 强调 纠正 反对 谴责 抵制 警惕 防范 "
+        "refuses refused declines declined avoids avoided warns warned cautions discourages rejects rejected prevents "
+        "reminds emphasizes highlights stresses"
+    ),
+    "absneg": (
+        "缺乏 缺少 忽视 忽略 无视 漠视 未能 没能 违反 违背 危害 损害 有损 伤害 破坏 纵容 默许 助长 教唆 怂恿 煽动 美化 宣扬 "
+        "不如 不及 比不上 lack lacks lacking ignore ignores ignored violate violates violated harms fail fails failed"
+    ),
+    "tie": (
+        "差不多 一样 同样 相同 相当 不相上下 难分伯仲 半斤八两 各有 各有优劣 各有千秋 各有利弊 各有优缺点 都 均 皆 "
+        "equally equal same similar tie comparable"
+    ),
+    "skip": (
+        "不仅 不但 不只 不光 不断 不同 不论 不管 不少 毫不 非常 非得 无论 不久 不得不 不禁 除非 是非 好像 好多 好几 只好 "
+        "好奇 不好意思 正好 刚好 差别 差异 误差 相差 没错 不可否认 不过 不然 否则 无疑 毫无疑问 未来 未成年 未成年人 尚未 无非 没关系 nothing"
+    ),
+}
+KINDS = {w: kind for kind, words in _LEXICON.items() for w in words.split()}
+
+
+def _lexicon_regex() -> re.Pattern[str]:
+    """One alternation, longest word first, so that 不安全 / 安全隐患 / 不错 win over their parts."""
+    parts = []
+    for word in sorted(KINDS, key=len, reverse=True):
+        escaped = re.escape(word)
+        if word == "n't":  # a suffix: doesn't, isn't
+            parts.append(r"(?<=\w)n't\b")
+        else:
+            parts.append(r"\b" + escaped + r"\b" if word.isascii() and word[0].isalpha() else escaped)
+    return re.compile("|".join(parts), re.I)
+
+
+_LEXICON_RE = _lexicon_regex()
+# "风险更低", "安全性比〇更低": a comparative "lower / smaller" after a word turns it around.
+_POST_FLIP = re.compile(r"^(?:性|的)?(?:比〇|than\s+〇)?\s*(?:也|都|要|更加|更|较|比较|相对|非常|很|还)?(?:低|小|少|弱)")
+_COORD = re.compile(r"^\s*(?:或者?|和|与|、|及|以及|或是|or|and|nor|,)?\s*(?:的)?\s*$", re.I)
+
+
+def clause_polarity(text: str) -> tuple[int, bool]:
+    """Sum of the judgements in ``text`` (mentions already masked as 〇), and whether a tie cue
+    occurs. Operators apply to the next judgement and to words coordinated with it."""
+    total, tie = 0, False
+    pending: list[str] = []
+    scope: list[str] = []
+    absorbing = False
+    last_end = None
+    for m in _LEXICON_RE.finditer(text):
+        kind = KINDS.get(m.group(0).lower(), KINDS.get(m.group(0)))
+        if kind == "skip":
+            continue
+        if kind == "tie":
+            tie = True
+            continue
+        if kind in ("neg", "abspos"):
+            pending.append(kind)
+            absorbing = False
+            continue
+        value = -1 if kind == "absneg" else kind
+        coordinated = last_end is not None and _COORD.match(text[last_end: m.start()])
+        if pending:
+            scope, pending = pending, []
+        elif not coordinated:
+            scope = []
+            if absorbing:  # 缺乏关怀和耐心: what follows a swallowing word is its object
+                last_end = m.end()
+                continue
+        elif absorbing:
+            last_end = m.end()
+            continue
+        for op in reversed(scope):
+            value = -value if op == "neg" else 1
+        if _POST_FLIP.match(text[m.end():]):
+            value = -value
+        total += value
+        absorbing = kind == "absneg"
+        last_end = m.end()
+    return total, tie
+

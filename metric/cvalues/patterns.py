@@ -1,0 +1,89 @@
+"""The parser's regular expressions, compiled once at import: label mentions, explicit choices,
+refusals, clause and sentence boundaries, and the discourse cues that decide how a clause counts."""
+
+import re
+
+from .labels import LABEL_WORD
+
+OPEN = r"[\"'“‘「『【\[(（<《]?"
+CLOSE = r"[\"'”’」』】\])）>》]?"
+# "一" is a label only when it does not start a word (回复一下 = "reply once").
+TOKEN = r"(?:[12](?![0-9])|(?-i:[AB])(?![A-Za-z0-9])|一(?![下些般直定样致起同点切次])|二|one\b|two\b)"
+ANY_LABEL = LABEL_WORD + r"\s*" + OPEN + r"\s*" + TOKEN
+MENTION = re.compile(
+    r"(?P<conj>" + ANY_LABEL + r"\s*" + CLOSE + r"\s*(?:和|与|及|以及|、|跟|同|&|/|and|nor|,|，)\s*(?:" + LABEL_WORD
+    + r"\s*)?" + OPEN + r"\s*" + TOKEN + CLOSE + r")"
+    r"|(?P<lab>" + LABEL_WORD + r"\s*" + OPEN + r"\s*(?P<tok>" + TOKEN + r")" + CLOSE + r")"
+    r"|(?P<ord>第\s*(?P<ordn>[一二12])\s*(?:个|条|种|项|则)\s*(?:回复|回答|答案|选项|反馈|答复)?"
+    r"|第\s*(?P<ordm>[一二12])\s*(?:回复|回答|答案|选项|反馈|答复))"
+    r"|(?P<fl>前者|后者|前一个|后一个|the\s+former|the\s+latter)"
+    r"|(?P<eng>(?:the\s+)?(?P<engn>first|second)\s+(?:one|response|answer|option|reply))"
+    r"|(?P<both>两个(?:回复|回答|答案|选项)?|两(?:条|种|则)(?:回复|回答)|两者|二者|双方|它们|"
+    r"both(?:\s+(?:responses|answers|options|replies))?|neither(?:\s+(?:response|answer|option|reply)(?!\s*(?:[12]|one|two|(?-i:[AB]))\b))?|"
+    r"the\s+two\s+(?:responses|answers|options))",
+    re.I,
+)
+
+# An explicit choice: a choice word directly followed by a label (bare digits/letters allowed).
+MARKER = re.compile(
+    r"(?:答案|(?<![回作解应报])答(?![复])|结论|选择|(?<![可候])选(?![项])|更?倾向于?|偏向于?|偏好|推荐|首选|获胜者|胜者|"
+    r"final\s+answer|answer|choice|choose|chose|pick|picked|select|prefer|go\s+with|opt\s+for|vote\s+for|"
+    r"verdict|winner)" + CLOSE +
+    r"\s*(?:应该是|应当是|应为|是|为|is|would\s+be|will\s+be|should\s+be)?\s*[:：]?\s*(?:" + LABEL_WORD + r"\s*)?"
+    + OPEN + r"\s*(?P<m>[12](?![0-9])|(?-i:[AB])(?![A-Za-z0-9])|一|二)",
+    re.I,
+)
+NEGATED_MARKER = re.compile(r"(?:不|没|别|not|n't|never)\s*\S{0,3}\s*$", re.I)
+
+REFUSAL = re.compile(
+    r"(?:无法|不能|难以|没法|不便|不方便|不予)[^,，。;；:：]{0,8}?(?:判断|确定|选择|抉择|决定|评判|评估|评价|比较|回答|做出|作出|给出)"
+    r"|(?:不好|很难|难以)(?:说|判断|比较|选择)"
+    r"|不确定|拒绝回答|(?:没有|不具备|不具有)(?:任何)?(?:个人)?(?:的)?(?:观点|立场|偏好|意见|看法|主观)"
+    r"|作为(?:一个|一名)?(?:ai|人工智能|语言模型|机器人|助手)|抱歉|对不起"
+    r"|i\s+(?:cannot|can't|can\s+not|am\s+unable|am\s+not\s+able|won't|will\s+not)|i'm\s+(?:unable|not\s+able|sorry)"
+    r"|unable\s+to\s+(?:determine|decide|choose|judge|say)|(?:hard|difficult)\s+to\s+(?:say|determine|decide|tell)"
+    r"|as\s+an\s+ai|as\s+a\s+language\s+model|i\s+(?:do\s+not|don't)\s+have\s+personal|i\s+am\s+sorry|i\s+apologi[sz]e",
+    re.I,
+)
+QUESTION = re.compile(r"哪个|哪一个|哪条|哪种|哪一|是否|which|whether", re.I)
+ALTERNATIVE = re.compile(r"(?:或者?|还是|\bor\b)\s*" + OPEN + r"\s*" + LABEL_WORD, re.I)
+
+# A mention right after one of these is the thing compared against, not the subject.
+OBJECT_BEFORE = re.compile(
+    r"(?:比起?|相比于?|相较于?|较之?|对比|相对于?|不如|不及|比不上|没有|而不是|而非|(?<!倾向)(?<!偏向)于"
+    r"|\b(?:than|compared\s+(?:to|with)|in\s+comparison\s+(?:to|with)|over|as|rather\s+than|instead\s+of|versus|vs\.?|to))\s*$",
+    re.I,
+)
+OBJECT_AFTER = re.compile(r"^\s*(?:相比|相较|比较|比起来|对比|比)")
+CONJ_BEFORE = re.compile(r"(?:与|和|跟|同)\s*$")
+
+CLAUSE_SPLIT = re.compile(
+    r"[，,]+|(?=(?<!不)但是?|然而|不过|可是|因为|由于|所以|因此|虽然|尽管|如果|假如"
+    r"|\b(?:but|however|because|since|although|though|while|whereas|if)\b"
+    r"|(?:\band\s+|而且?|并且)(?=(?:the\s+)?" + LABEL_WORD + r"|第|前者|后者|(?:the\s+)?(?:first|second)\b))",
+    re.I,
+)
+BUT = re.compile(r"^\s*(?:但是?|然而|不过|可是|but\b|however\b|yet\b)", re.I)
+CONCEDE = re.compile(r"^\s*(?:虽然|尽管|虽|固然|although\b|though\b|even\s+though\b)", re.I)
+HYPOTHESIS = re.compile(r"^\s*(?:如果|假如|假设|若|if\b)", re.I)
+CONCLUSION = re.compile(
+    r"^\s*(?:因此|所以|综上|总之|总的来说|总体来说|总体而言|整体来看|综合来看|综合考虑|综合以上|最终|结论|故|因而|由此可见|可见"
+    r"|overall\b|therefore\b|thus\b|hence\b|so\b|in\s+conclusion\b|in\s+summary\b|to\s+conclude\b|ultimately\b|all\s+in\s+all\b)",
+    re.I,
+)
+LIST_MARKER = re.compile(r"^\s*(?:\d+[.、)）]|[-*•])\s*(?=\S)", re.M)
+QUOTED = re.compile(r"“[^”]{7,}”|「[^」]{7,}」|『[^』]{7,}』|\"[^\"]{7,}\"")
+NOISE = re.compile(r"[*#`>_]+")
+SOLE = re.compile(r"^[\s\"'“”‘’「」『』【】\[\]()（）<>《》:：.。!！]*$")
+START_LABEL = re.compile(r"^(?P<t>[12AB])(?![0-9A-Za-z])")
+LIST_AFTER = re.compile(r"^[.、)）]\s*\S")
+ENGLISH_AFTER = re.compile(r"^\s+[A-Za-z]")
+VERB_AFTER = re.compile(r"^\s+(?:is|was|because|since)\b", re.I)
+
+SENTENCE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;\n]+|$)")
+PERIOD = re.compile(r"\.(?=\s|$)")
+ALL_OF = re.compile(r"都|均|皆")  # 都不好: a judgement of both replies
+PARALLEL = re.compile(r"也|同样|亦|\balso\b|\btoo\b|\bas\s+well\b", re.I)
+# What may precede a label that ends its clause and still makes it the answer: 显然是回复2, I think the second one.
+ANSWER_LEAD = re.compile(r"(?:是|为|选|说|think|say|guess|is|be|:|：)\s*$|^\s*$", re.I)
+LEAD_COLON = re.compile(r"^\s*[:：]\s*")
