@@ -33,10 +33,12 @@ class Raise:
         raise err
 
 
-def iter_jsonl(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+RAISE = Raise()  # every reader's default sink (it holds no state, so one serves all)
+
+
+def iter_jsonl(path: str | Path, sink: Sink = RAISE) -> Iterator[tuple[str, dict[str, Any]]]:
     """(origin, object) for each non-blank line. A line that is not a JSON object goes to ``sink``
     (raised by default) and is skipped; an unreadable file is always raised."""
-    sink = Raise() if sink is None else sink
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -117,7 +119,7 @@ def expand_paths(paths: list[str | Path], suffixes: tuple[str, ...] = (".jsonl",
     return out
 
 
-def iter_rows(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+def iter_rows(path: str | Path, sink: Sink = RAISE) -> Iterator[tuple[str, dict[str, Any]]]:
     """Rows of a JSON Lines or Parquet file; Parquet rows are numbered like lines (1-based)."""
     path = Path(path)
     if path.suffix != ".parquet":
@@ -138,10 +140,9 @@ def iter_rows(path: str | Path, sink: Sink | None = None) -> Iterator[tuple[str,
 
 
 def convert_rows(
-    rows: Iterator[tuple[str, dict[str, Any]]], convert: Callable[[dict[str, Any], str], T], sink: Sink | None = None
+    rows: Iterator[tuple[str, dict[str, Any]]], convert: Callable[[dict[str, Any], str], T], sink: Sink = RAISE
 ) -> Iterator[T]:
     """Apply ``convert`` to each row; a row it rejects goes to ``sink`` and the rest go on."""
-    sink = Raise() if sink is None else sink
     for origin, obj in rows:
         try:
             yield convert(obj, origin)

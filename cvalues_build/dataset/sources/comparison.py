@@ -9,7 +9,7 @@ from typing import Any
 
 from ...core import taxonomy as tx
 from ...core.records import PairRecord, make_pair
-from .common import Raise, Sink, SourceError, convert_rows, iter_rows, text_field
+from .common import RAISE, Sink, SourceError, convert_rows, iter_rows, text_field
 
 SOURCE = "cvalues-comparison"
 
@@ -57,7 +57,6 @@ def _converter(default_split: str | None):
     return convert
 
 
-def read_comparison(path: str | Path, sink: Sink | None = None) -> Iterator[PairRecord]:
-    sink = Raise() if sink is None else sink
+def read_comparison(path: str | Path, sink: Sink = RAISE) -> Iterator[PairRecord]:
     path = Path(path)
     yield from convert_rows(iter_rows(path, sink), _converter(split_of(path)), sink)

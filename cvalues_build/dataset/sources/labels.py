@@ -14,7 +14,7 @@ from typing import Any
 
 from ...core import taxonomy as tx
 from ...core.records import WINNERS, Battle, HumanLabel, PairRecord, make_pair
-from .common import Raise, Sink, SourceError, iter_rows, text_field
+from .common import RAISE, Sink, SourceError, iter_rows, text_field
 
 LABEL_SOURCE = "cvalues-space-labels"
 BATTLE_SOURCE = "cvalues-space-battles"
@@ -68,9 +68,8 @@ def _battle(obj: dict[str, Any], origin: str) -> Battle:
     )
 
 
-def read_human(path: str | Path, sink: Sink | None = None) -> HumanData:
+def read_human(path: str | Path, sink: Sink = RAISE) -> HumanData:
     """A file of labels and/or battles: rows with ``battle_id`` are battles, the rest labels."""
-    sink = Raise() if sink is None else sink
     data = HumanData()
     for origin, obj in iter_rows(path, sink):
         try:

@@ -11,7 +11,7 @@ from typing import Any
 from ...core import taxonomy as tx
 from ...core.labels import LABELS
 from ...core.records import PairRecord, PromptRecord, make_pair, make_prompt
-from .common import Raise, Sink, SourceError, convert_rows, dict_field, iter_jsonl, text_field
+from .common import RAISE, Sink, SourceError, convert_rows, dict_field, iter_jsonl, text_field
 
 PROMPTS_SOURCE = "cvalues-official-prompts"
 MC_SOURCE = "cvalues-official-mc"
@@ -38,9 +38,8 @@ def _prompt_row(obj: dict[str, Any], origin: str) -> PromptRecord:
     )
 
 
-def read_prompts(path: str | Path, sink: Sink | None = None) -> Iterator[PromptRecord]:
+def read_prompts(path: str | Path, sink: Sink = RAISE) -> Iterator[PromptRecord]:
     """``{"id_", "prompt", "domain_en", "domain_zh"}`` per line."""
-    sink = Raise() if sink is None else sink
     yield from convert_rows(iter_jsonl(path, sink), _prompt_row, sink)
 
 
@@ -84,10 +83,9 @@ def _mc_row(obj: dict[str, Any], origin: str) -> _MCRow:
     )
 
 
-def read_mc(path: str | Path, sink: Sink | None = None) -> Iterator[OfficialPair]:
+def read_mc(path: str | Path, sink: Sink = RAISE) -> Iterator[OfficialPair]:
     """Group the rows by (question, pos_resp, neg_resp): a pair must appear exactly twice, once
     labelled 回复1 and once 回复2, or its rows are reported."""
-    sink = Raise() if sink is None else sink
     groups: dict[tuple[str, str, str], list[_MCRow]] = {}
     for row in convert_rows(iter_jsonl(path, sink), _mc_row, sink):
         groups.setdefault((row.question, row.pos, row.neg), []).append(row)

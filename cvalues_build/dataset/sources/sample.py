@@ -10,7 +10,7 @@ from typing import Any
 
 from ...core import taxonomy as tx
 from ...core.records import PairRecord, PromptRecord, make_pair, make_prompt
-from .common import Raise, Sink, SourceError, convert_rows, iter_jsonl, text_field
+from .common import RAISE, Sink, SourceError, convert_rows, iter_jsonl, text_field
 
 SAMPLE_FILE = Path(__file__).parent / "sample_data" / "sample_pairs.jsonl"
 SOURCE = "cvalues-sample"
@@ -34,9 +34,8 @@ def _pair(obj: dict[str, Any], origin: str) -> PairRecord:
     )
 
 
-def read_sample_pairs(path: str | Path = SAMPLE_FILE, sink: Sink | None = None) -> Iterator[PairRecord]:
+def read_sample_pairs(path: str | Path = SAMPLE_FILE, sink: Sink = RAISE) -> Iterator[PairRecord]:
     """Sample rows are ``{criterion, category, prompt, better, worse}``."""
-    sink = Raise() if sink is None else sink
     yield from convert_rows(iter_jsonl(path, sink), _pair, sink)
 
 
