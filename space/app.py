@@ -17,6 +17,7 @@ from cvalues_build.core.rubric import RUBRIC_MARKDOWN as RUBRIC
 
 from .arena import VoteRefused
 from .config import SpaceConfig
+from .limits import MAX_BODY_BYTES, MAX_FILE_BYTES, UPLOAD_CACHE, BodyLimit
 from .prompts import MAX_PROMPT_CHARS, QUESTIONS, render_prompt_card
 from .service import SpaceService
 
@@ -44,8 +45,12 @@ CSS = """
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Theme and CSS belong to ``launch()`` in Gradio 6."""
-    return {"css": CSS, "theme": gr.themes.Soft(primary_hue="orange")}
+    """Everything ``launch()`` needs, for the CLI and the bundle's app.py alike: theme and CSS
+    (``launch()`` arguments in Gradio 6) and the request bounds of limits.py."""
+    from starlette.middleware import Middleware
+
+    return {"css": CSS, "theme": gr.themes.Soft(primary_hue="orange"), "max_file_size": MAX_FILE_BYTES,
+            "app_kwargs": {"middleware": [Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)]}}
 
 
 def _session(request: gr.Request | None) -> str | None:
@@ -77,7 +82,7 @@ def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Bl
     """The whole page for ``config``; ``service`` (the back end) may be passed in, as tests do."""
     svc = service or SpaceService(config)
     generate = {"concurrency_limit": config.concurrency_limit, "concurrency_id": "generate"}
-    with gr.Blocks(title=config.title) as demo:
+    with gr.Blocks(title=config.title, delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown(INTRO)
         with gr.Tabs():
             with gr.Tab("⚔️ 竞技场 Arena", id="arena"):

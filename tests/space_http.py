@@ -105,7 +105,9 @@ class Outcome:
 
 async def call(client: httpx.AsyncClient, url: str, api_name: str, data: list[Any], session: str) -> Outcome:
     """One queued call, read to its end. Transport errors propagate: the server may be dead."""
-    joined = await client.post(f"{url}{API}/call/{api_name}", json={"data": data, "session_hash": session})
+    # json.dumps escapes non-ASCII, so data a client may send but UTF-8 cannot hold (a lone surrogate) still goes.
+    body = json.dumps({"data": data, "session_hash": session})
+    joined = await client.post(f"{url}{API}/call/{api_name}", content=body, headers={"content-type": "application/json"})
     joined.raise_for_status()
     event_id = joined.json()["event_id"]
     event, outcome = "", None
