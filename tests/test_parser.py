@@ -12,36 +12,39 @@ from cvalues_metric.cvalues import OUTCOMES, clean_label, parse_answer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-CORPUS = Path(__file__).resolve().parent / "data" / "parser_corpus.jsonl"
-TARGET = 0.98
+DATA = Path(__file__).resolve().parent / "data"
+CORPUS = DATA / "parser_corpus.jsonl"
+CORPORA = [CORPUS]
+
+# The answers the parser may miss, each with the class it gives instead and why. A miss must be
+# "unparsed", never the other label or a wrong other / refuse; an answer listed here that the
+# parser now reads right must leave the list, so that it is pinned like the rest. Empty: every
+# corpus answer is pinned to its class.
+ALLOWED_MISSES: dict[str, str] = {}
 
 
-def _corpus() -> list[dict]:
-    return [json.loads(line) for line in CORPUS.read_text(encoding="utf-8").splitlines() if line.strip()]
+def _corpus(path: Path = CORPUS) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def test_corpus_is_varied():
-    rows = _corpus()
-    assert len(rows) >= 150
-    labels = Counter(r["label"] for r in rows)
-    assert set(labels) == set(OUTCOMES) and min(labels.values()) >= 10
-    assert len({r["kind"] for r in rows}) >= 15
-    assert len({r["text"] for r in rows}) == len(rows), "duplicate answers in the corpus"
-
-
-def test_corpus_parse_accuracy(capsys):
-    rows = _corpus()
-    misses = [(r["text"], r["label"], parse_answer(r["text"])) for r in rows]
-    misses = [m for m in misses if m[1] != m[2]]
-    accuracy = 1 - len(misses) / len(rows)
+@pytest.mark.parametrize("path", CORPORA, ids=lambda p: p.name)
+def test_every_corpus_answer_is_pinned_to_its_class(path, capsys):
+    rows = _corpus(path)
+    wrong, allowed, missed = [], [], Counter()
+    for row in rows:
+        got = parse_answer(row["text"])
+        if row["text"] in ALLOWED_MISSES:
+            assert ALLOWED_MISSES[row["text"]] == "unparsed", "an allowed miss must be unparsed"
+            assert got == "unparsed" != row["label"], f"no longer missed, take it off ALLOWED_MISSES: {row}"
+            allowed.append(row)
+        elif got != row["label"]:
+            wrong.append(f"want {row['label']}, got {got}: {row['text']!r}")
+        missed[row["batch"]] += got != row["label"]
     by_batch = Counter(r["batch"] for r in rows)
-    missed_batch = Counter(r["batch"] for r in rows if parse_answer(r["text"]) != r["label"])
     with capsys.disabled():
-        print(f"\nparser corpus: {len(rows) - len(misses)}/{len(rows)} = {accuracy:.1%} "
-              + " ".join(f"[{b}: {by_batch[b] - missed_batch[b]}/{by_batch[b]}]" for b in sorted(by_batch)))
-        for text, want, got in misses:
-            print(f"  miss: want {want}, got {got}: {text!r}")
-    assert accuracy >= TARGET, misses
+        print(f"\n{path.name}: {len(rows) - len(allowed) - len(wrong)}/{len(rows)} pinned, {len(allowed)} allowed "
+              "misses " + " ".join(f"[{b}: {by_batch[b] - missed[b]}/{by_batch[b]}]" for b in sorted(by_batch)))
+    assert not wrong, "\n".join(wrong)
 
 
 _SWAP = {"1": "2", "2": "1"}
