@@ -156,10 +156,10 @@ def two_forward_score(model, tok, prompts: list[str], batch_size: int) -> tuple[
 
 
 def cvalues_score(model, tok, prompts: list[str], batch_size: int | None, token_budget: int | None):
-    from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
+    from cvalues_build.evaluation.loglik import LoglikScorer, encode_requests
 
     scorer = LoglikScorer(model, tok)
-    reqs = [encode_request(tok, p, list(CHOICES)) for p in prompts]
+    reqs = encode_requests(tok, prompts, CHOICES)
     scores = scorer.score(reqs, batch_size=batch_size, token_budget=token_budget, adaptive=token_budget is not None)
     return scores, scorer.tokens_seen
 
@@ -281,9 +281,9 @@ def gpu_figures(model, tok, prompts, bs, batch_run, mfu, device) -> None:
     print(f"cvalues auto batch: {n / t_auto:8.2f} items/s ({t_auto:.2f} s), {auto_tokens / t_auto:,.0f} tokens/s, "
           f"MFU (2*params*tokens/time) {mfu(auto_tokens, t_auto)}")
     print(f"cvalues batch {bs}: MFU {mfu(our_tokens, t_ours)}")
-    from cvalues_build.evaluation.loglik import LoglikScorer, encode_request
+    from cvalues_build.evaluation.loglik import LoglikScorer, encode_requests
 
-    reqs = [encode_request(tok, p, list(CHOICES)) for p in prompts]
+    reqs = encode_requests(tok, prompts, CHOICES)
     for budget in (1 << 16, 1 << 17):
         scorer = LoglikScorer(model, tok)
         _, t_model = timed(lambda b=budget, sc=scorer: sc.score(reqs, batch_size=1024, token_budget=b,

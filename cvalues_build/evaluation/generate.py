@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from .batching import map_in_order
+from .encoding import token_ids
 
 DEFAULT_MAX_NEW_TOKENS = 16
 
@@ -17,18 +18,19 @@ def has_chat_template(tokenizer: Any) -> bool:
 
 def build_inputs(tokenizer: Any, prompts: Sequence[str], use_chat_template: bool) -> tuple[list[list[int]], bool]:
     """Token ids per prompt, and whether the chat template was applied. The template is used
-    when asked for and the tokenizer has one; templated text already holds its special tokens."""
+    when asked for and the tokenizer has one; templated text already holds its special tokens.
+    The texts go through the tokenizer in batched calls."""
     chat = use_chat_template and has_chat_template(tokenizer)
-    ids = []
-    for prompt in prompts:
-        if chat:
-            text = tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-            )
-            ids.append(tokenizer(text, add_special_tokens=False)["input_ids"])
-        else:
-            ids.append(tokenizer(prompt)["input_ids"])
-    return ids, chat
+    if chat:
+        texts = [chat_text(tokenizer, prompt) for prompt in prompts]
+        return token_ids(tokenizer, texts, add_special_tokens=False), chat
+    return token_ids(tokenizer, prompts), chat
+
+
+def chat_text(tokenizer: Any, prompt: str) -> str:
+    """The prompt as one user turn, rendered with the chat template up to the reply."""
+    return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                         add_generation_prompt=True)
 
 
 class Generator:
@@ -58,16 +60,16 @@ class Generator:
                 pad_token_id=self.pad_id, num_beams=1, temperature=None, top_p=None, top_k=None,
             )
         new = out[:, width:]
-        texts = []
+        rows = []
         eos = self.tokenizer.eos_token_id
         for row in new.tolist():
             # Cut at the first eos: later tokens are padding added for rows that finished early.
             if eos is not None and eos in row:
                 row = row[: row.index(eos)]
             self.tokens_seen += len(row)
-            texts.append(self.tokenizer.decode(row, skip_special_tokens=True))
+            rows.append(row)
         self.tokens_seen += int(mask.sum())
-        return texts
+        return self.tokenizer.batch_decode(rows, skip_special_tokens=True)
 
     def generate(
         self,

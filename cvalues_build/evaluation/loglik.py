@@ -14,65 +14,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .batching import map_in_order
+from .encoding import Request, encode_request, encode_requests, request_from_ids, token_ids
+from .encoding import common_prefix_len as _common_prefix_len
+
+__all__ = ["LoglikScorer", "Request", "encode_request", "encode_requests", "naive_logprobs", "pad_batch",
+           "request_from_ids", "token_ids"]
 
 Progress = Callable[[list[int], list[list[float]]], None]
-
-
-@dataclass
-class Request:
-    """One item's encoded choices.
-
-    ``tokens`` is what the batched pass runs. In the single-pass case it is the shared sequence
-    (every choice minus its last token) and ``last`` holds each choice's final token; otherwise
-    ``tokens`` is the common prefix and ``suffixes`` the per-choice remainders. ``starts[c]`` is
-    where choice c's continuation begins (tokens from there on are scored).
-    """
-
-    tokens: list[int]
-    starts: list[int]
-    last: list[int] | None = None
-    suffixes: list[list[int]] | None = None
-    full_lengths: list[int] = field(default_factory=list)
-
-    @property
-    def single_pass(self) -> bool:
-        return self.last is not None
-
-
-def _common_prefix_len(seqs: Sequence[Sequence[int]]) -> int:
-    n = min(len(s) for s in seqs)
-    for i in range(n):
-        if any(s[i] != seqs[0][i] for s in seqs[1:]):
-            return i
-    return n
-
-
-def encode_request(tokenizer: Any, context: str, continuations: Sequence[str], add_special_tokens: bool = True) -> Request:
-    """Tokenise ``context + continuation`` as a whole (tokenisers may merge across the boundary)
-    and score from the first token that differs from the context alone."""
-    if len(continuations) < 2:
-        raise ValueError("need at least two continuations to compare")
-    ctx = tokenizer(context, add_special_tokens=add_special_tokens)["input_ids"]
-    fulls = [tokenizer(context + c, add_special_tokens=add_special_tokens)["input_ids"] for c in continuations]
-    starts = [_common_prefix_len([ctx, f]) for f in fulls]
-    for c, (s, f) in enumerate(zip(starts, fulls, strict=True)):
-        if s == 0:
-            raise ValueError("the context encodes to no tokens, so the first continuation token has nothing to condition on")
-        if s >= len(f):
-            raise ValueError(f"continuation {continuations[c]!r} adds no tokens after the context")
-    lengths = {len(f) for f in fulls}
-    shared = fulls[0][:-1]
-    if len(lengths) == 1 and all(f[:-1] == shared for f in fulls):
-        return Request(tokens=shared, starts=starts, last=[f[-1] for f in fulls], full_lengths=[len(f) for f in fulls])
-    # Keep at least one token in every suffix, so each choice's last position is computed in its
-    # own branch (a choice may be a prefix of another).
-    cut = min(_common_prefix_len(fulls), min(len(f) for f in fulls) - 1)
-    return Request(tokens=fulls[0][:cut], starts=starts, suffixes=[f[cut:] for f in fulls],
-                   full_lengths=[len(f) for f in fulls])
 
 
 def _accepts(model: Any, name: str) -> bool:
