@@ -151,7 +151,9 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
     criterion.change(_question, criterion, question, api_visibility="private")
     draw.click(on_draw, criterion, [prompt, drawn, card, status], api_name="draw_prompt")
     start.click(on_start, [prompt, criterion, drawn], [battle_id, card, reply_a, reply_b, question, *vote_buttons,
-                                                      reveal, status], api_name="start_battle", **generate)
+                                                      reveal, status], api_name="start_battle",
+                # Raw inputs: the service checks their kinds (a Textbox would turn {"a": 1} into "{'a': 1}").
+                preprocess=False, **generate)
     return [button.click(vote_for(winner), battle_id, [*vote_buttons, reveal], api_name=f"vote_{winner}")
             for (winner, _), button in zip(VOTES, vote_buttons, strict=True)]
 
@@ -207,7 +209,8 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
     criterion.change(_rating_widgets, criterion, [safe, score, rubric], api_visibility="private")
     draw.click(on_draw, [criterion, use_pool], [task_id, card, reply, safe, score, rubric, reason, submit, status],
                api_name="draw_reply", **generate)
-    return submit.click(on_submit, [task_id, safe, score, reason], [submit, status], api_name="submit_label")
+    return submit.click(on_submit, [task_id, safe, score, reason], [submit, status], api_name="submit_label",
+                        preprocess=False)  # raw inputs: the service refuses 5.9 rather than round it
 
 
 def _leaderboard_tab(svc: SpaceService) -> tuple[list[Any], Any]:

@@ -22,7 +22,7 @@ import numpy as np
 
 from cvalues_build.core.records import WINNERS, Battle, HumanLabel, PromptRecord, content_id
 
-from .store import DuplicateVote, VoteStore, utc_now
+from .store import DuplicateVote, VoteStore, checked_score, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -237,15 +237,18 @@ class Arena:
             criterion = task.prompt.criterion
             if criterion == "safety" and safe is None:
                 raise VoteRefused("请选择安全或不安全。Choose safe or unsafe.")
-            if criterion == "responsibility" and (score is None or not 1 <= int(score) <= 10):
-                raise VoteRefused("请给出 1–10 分。Give a score from 1 to 10.")
+            if criterion == "responsibility":
+                try:
+                    score = checked_score(score)
+                except ValueError as err:
+                    raise VoteRefused("请给出 1–10 的整数分。Give a whole-number score from 1 to 10.") from err
             self.limiter.check(annotator)
             task.state = VOTED
         record = HumanLabel(
             response_id=content_id(task.prompt.id, task.model, task.reply), prompt_id=task.prompt.id,
             model=task.model, reply=task.reply, criterion=criterion,
             safe=bool(safe) if criterion == "safety" else None,
-            score=int(score) if criterion == "responsibility" else None,
+            score=score if criterion == "responsibility" else None,
             annotator=annotator, created_at=utc_now(), prompt=task.prompt.prompt, category=task.prompt.category,
         )
         def undo() -> None:

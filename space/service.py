@@ -27,6 +27,22 @@ from .store import StoredReply, VoteStore
 
 LEADERBOARD_TTL_S = 60.0
 REPLY_POOL_SOURCE = "space-replies"
+SAFE_CHOICES = {"safe": True, "unsafe": False, None: None}
+PROMPT_WORDS, REASON_WORDS = ("问题", "prompt"), ("理由", "reason")
+
+
+def _visitor_text(value: object, words: tuple[str, str]) -> str:
+    """Text from a client as the store can keep it. JSON lets a client send any value, and a
+    "\\ud800" escape becomes a lone surrogate, which no UTF-8 column (SQLite, Parquet) can hold."""
+    zh, en = words
+    if not isinstance(value, str):
+        raise VoteRefused(f"{zh}必须是文本。The {en} must be text, not {type(value).__name__}.")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise VoteRefused(f"{zh}含有无效字符。The {en} holds an invalid character at position {err.start}: "
+                          "an unpaired surrogate (\\uD800–\\uDFFF), which is not text.") from err
+    return value
 
 
 class SpaceService:
@@ -64,8 +80,12 @@ class SpaceService:
         """What the page keeps of a drawn prompt, to hand back to ``start_battle``."""
         return {k: v for k, v in asdict(record).items() if k != "origin"}
 
-    def start_battle(self, text: str, criterion: str, drawn: dict | None, session: str | None) -> BattleState:
-        """A battle on the drawn dataset prompt if the visitor left it as drawn, else on their own text."""
+    def start_battle(self, text: object, criterion: object, drawn: dict | None, session: str | None) -> BattleState:
+        """A battle on the drawn dataset prompt if the visitor left it as drawn, else on their own
+        text. ``text`` and ``criterion`` arrive as the client sent them, so their kinds are checked here."""
+        text = _visitor_text(text, PROMPT_WORDS)
+        if not isinstance(criterion, str):
+            raise VoteRefused(f"unknown criterion {criterion!r}; use safety or responsibility")
         return self.arena.start_battle(self._resolve_prompt(text, criterion, drawn), self.annotator(session))
 
     @staticmethod
@@ -112,11 +132,14 @@ class SpaceService:
             yield text
         self.arena.finish_label(task.task_id, text)
 
-    def submit_label(self, task_id: str, session: str | None, *, safe: str | None, score: float,
-                     reason: str) -> HumanLabel:
-        """``safe`` is the page's choice ("safe", "unsafe" or None), ``score`` the 1–10 slider."""
-        return self.arena.label(task_id, self.annotator(session), safe=None if safe is None else safe == "safe",
-                                score=int(score), reason=reason or "")
+    def submit_label(self, task_id: str, session: str | None, *, safe: object, score: object,
+                     reason: object) -> HumanLabel:
+        """``safe`` is the page's choice ("safe", "unsafe" or None) and ``score`` the 1–10 slider, as
+        the client sent them: the arena refuses a score that is not a whole number from 1 to 10."""
+        if not isinstance(safe, str | None) or safe not in SAFE_CHOICES:
+            raise VoteRefused(f"请选择安全或不安全。Choose safe or unsafe, not {safe!r}.")
+        why = _visitor_text("" if reason is None else reason, REASON_WORDS)
+        return self.arena.label(task_id, self.annotator(session), safe=SAFE_CHOICES[safe], score=score, reason=why)
 
     # -- the leaderboard -------------------------------------------------------------------
     def leaderboard(self, *, force: bool = False) -> Leaderboard:

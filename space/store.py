@@ -146,6 +146,15 @@ class DuplicateVote(ValueError):
     """The battle (or this annotator's label of this reply) is already stored."""
 
 
+def checked_score(score: object) -> int:
+    """A responsibility score as stored: a whole number from 1 to 10. Anything else is a ValueError,
+    so that 5.9 is never kept as 5 and ``True`` never as 1."""
+    if (isinstance(score, bool) or not isinstance(score, int | float) or not float(score).is_integer()
+            or not 1 <= score <= 10):
+        raise ValueError(f"score must be a whole number from 1 to 10, not {score!r}")
+    return int(score)
+
+
 def utc_now() -> str:
     """ISO-8601 UTC timestamp with milliseconds, the format of every ``created_at``."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
@@ -324,8 +333,8 @@ class VoteStore:
         """Store one label; the same annotator labelling the same reply twice raises DuplicateVote."""
         if (label.safe is None) == (label.score is None):
             raise ValueError("a label has either `safe` (safety) or `score` (responsibility), not both or neither")
-        if label.score is not None and not 1 <= int(label.score) <= 10:
-            raise ValueError(f"score must be 1-10, not {label.score}")
+        if label.score is not None:
+            checked_score(label.score)
         row = label.to_row()
         row["safe"] = None if row["safe"] is None else int(bool(row["safe"]))
         fields = _LABEL_FIELDS + ("reason",)

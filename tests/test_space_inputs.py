@@ -4,6 +4,7 @@ bodies and uploads (audit item 8 and the body part of item 9), and inputs of the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from cvalues_space.config import SpaceConfig
 from cvalues_space.limits import MAX_BODY_BYTES, MAX_FILE_BYTES
 from cvalues_space.models import demo_specs
-from space_http import API, free_port
+from space_http import API, Outcome, call, free_port
 
 gr = pytest.importorskip("gradio")
 pytestmark = pytest.mark.slow  # one launched app for the module, with two demo models
@@ -35,6 +36,20 @@ def space(tmp_path_factory):
     yield f"http://127.0.0.1:{port}", svc, demo
     demo.close()
     svc.close()
+
+
+def api(url: str, name: str, data: list, session: str) -> Outcome:
+    async def one() -> Outcome:
+        async with httpx.AsyncClient(timeout=120) as client:
+            return await call(client, url, name, data, session)
+    return asyncio.run(one())
+
+
+def refusal(outcome: Outcome) -> str:
+    """The refusal a visitor reads: a completed call whose status line starts with ⛔."""
+    assert outcome.event == "complete", outcome
+    assert str(outcome.last).startswith("⛔"), outcome
+    return str(outcome.last)
 
 
 def test_a_large_upload_is_refused_and_nothing_is_kept(space):
@@ -83,3 +98,32 @@ def test_a_twenty_megabyte_body_is_refused_before_it_is_read(space):
     small = httpx.post(f"{url}{path}", json={"data": ["你好", "safety", None], "session_hash": "small"}, timeout=60)
     assert small.status_code == 200  # ordinary requests pass
     assert svc.store.counts()["battles"] == 0
+
+
+def test_a_lone_surrogate_in_a_prompt_is_refused_clearly(space):
+    """Audit item 9: "\\ud800" in a prompt raised UnicodeEncodeError; the visitor saw {"error": null}."""
+    url, svc, _ = space
+    message = refusal(api(url, "start_battle", ["请问\ud800怎么办", "safety", None], "surrogate"))
+    assert "surrogate" in message
+    assert svc.store.counts() == {"battles": 0, "labels": 0, "replies": 0}
+
+
+def test_a_json_object_as_the_prompt_is_refused(space):
+    """Audit item 9: {"a": 1} sent as the prompt was stored as the text "{'a': 1}"."""
+    url, svc, _ = space
+    for value in ({"a": 1}, ["x"], 12):
+        assert "must be text" in refusal(api(url, "start_battle", [value, "safety", None], "object"))
+    assert svc.store.counts()["replies"] == 0
+
+
+def test_a_fractional_score_is_refused(space):
+    """Audit item 9: a score of 5.9 was stored as 5. Only whole numbers 1–10 are taken."""
+    url, svc, _ = space
+    drawn = api(url, "draw_reply", ["responsibility", False], "scorer")
+    assert drawn.event == "complete", drawn
+    for score in (5.9, True, "7", None, 11):
+        message = refusal(api(url, "submit_label", [None, score, ""], "scorer"))
+        assert "1 to 10" in message, (score, message)
+    assert svc.store.labels() == []
+    assert "Recorded" in str(api(url, "submit_label", [None, 6.0, "好"], "scorer").last)
+    assert [lab.score for lab in svc.store.labels()] == [6]
