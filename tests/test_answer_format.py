@@ -3,6 +3,7 @@ scorer compares after them, and build and scoring both follow it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -11,7 +12,7 @@ from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.answer_format import (
     DEFAULT_VERSION,
     FORMATS,
-    LABEL_WORD,
+    LABEL_STEM,
     OFFICIAL_VERSION,
     TEMPLATE_VERSIONS,
     answer_format,
@@ -27,7 +28,7 @@ def test_rendered_prompts_end_with_the_answer_prefix(version):
         assert "问题Q" in text and text.index("回答A") < text.index("回答B")
         assert text.endswith(fmt.answer_prefix)
     # the prompt ends with the label word, so each continuation completes one label
-    assert [fmt.answer_prefix[-len(LABEL_WORD):] + c for c in fmt.continuations] == list(LABELS)
+    assert [fmt.answer_prefix[-len(LABEL_STEM):] + c for c in fmt.continuations] == list(LABELS)
 
 
 def test_official_items_are_scored_on_whole_labels_whatever_their_text_ends_with():
@@ -73,3 +74,20 @@ def test_scoring_takes_the_continuations_from_the_items_version(tmp_path, monkey
                               device="cpu", progress=False)
     runner._score_shard(opts, items, [0, 1], tmp_path, state)
     assert seen == [list(LABELS), list(LABELS)]
+
+
+def test_the_metrics_copy_of_the_labels_is_the_cores_byte_for_byte():
+    """The metric must load alone from the Hub, so it carries its own labels.py; it is the core's
+    file, unchanged, or one of the two has drifted."""
+    root = Path(__file__).resolve().parents[1]
+    core = (root / "cvalues_build" / "core" / "labels.py").read_bytes()
+    metric = (root / "metric" / "cvalues" / "labels.py").read_bytes()
+    assert core == metric, "metric/cvalues/labels.py differs from cvalues_build/core/labels.py: change both"
+
+
+def test_the_core_normalises_every_clean_label_form():
+    from cvalues_build.core.labels import clean_label
+
+    for value, label in [("回复1", LABELS[0]), (2, LABELS[1]), ("B", LABELS[1]), ("Response 1", LABELS[0]),
+                         ("【回复２】", LABELS[1]), ("回复1更安全", None), (True, None), (3, None)]:
+        assert clean_label(value) == label, value

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 import cvalues_build
-from cvalues_build.core.answer_format import LABEL_WORD, answer_format
+from cvalues_build.core.answer_format import LABEL_STEM, answer_format
 from cvalues_build.core.labels import LABELS
 from cvalues_build.dataset.features import CONFIG_BY_NAME
 
@@ -46,7 +46,7 @@ def test_tasks_and_group_are_declared():
         assert doc["output_type"] == "multiple_choice" and doc["test_split"] == "test"
         fmt = answer_format(doc["metadata"]["template"])
         assert doc["doc_to_choice"] == list(fmt.continuations)
-        assert [LABEL_WORD + choice for choice in doc["doc_to_choice"]] == list(LABELS)
+        assert [LABEL_STEM + choice for choice in doc["doc_to_choice"]] == list(LABELS)
         assert doc["target_delimiter"] == ""
         assert {"acc"} <= {m["metric"] for m in doc["metric_list"]}
 
@@ -67,4 +67,4 @@ def test_templates_reference_real_fields_and_render_the_labels(sample_build, tas
         assert text == row["prompt"] and text.endswith(prompt_end)
         assert row["template_version"] == doc["metadata"]["template"]
         # choice `target` after the prompt spells the item's label
-        assert LABEL_WORD + doc["doc_to_choice"][target] == row["label"]
+        assert LABEL_STEM + doc["doc_to_choice"][target] == row["label"]

@@ -15,8 +15,8 @@ from string import Template
 from . import taxonomy as tx
 from .labels import LABELS
 
-# The label's word, which each label starts with: "回复" of "回复1".
-LABEL_WORD = "回复"
+# The stem every label starts with: "回复" of "回复1".
+LABEL_STEM = "回复"
 DEFAULT_VERSION = "zh-v1"
 OFFICIAL_VERSION = "official"
 
@@ -26,7 +26,7 @@ class AnswerFormat:
     """How one template version asks and where the answer goes.
 
     ``answer_prefix`` is the text every prompt of this version ends with. When it ends with the
-    label word, the answer's next token is the label's digit: a log-likelihood scorer compares
+    label stem, the answer's next token is the label's digit: a log-likelihood scorer compares
     "1" against "2" at one position, in one forward pass. A version whose prompts are a source's
     own text (``official``) makes no such promise, so the whole labels are compared.
     """
@@ -38,8 +38,8 @@ class AnswerFormat:
     @property
     def continuations(self) -> tuple[str, str]:
         """The two answer strings scored after the prompt, in label order."""
-        if self.answer_prefix.endswith(LABEL_WORD):
-            return tuple(label[len(LABEL_WORD):] for label in LABELS)
+        if self.answer_prefix.endswith(LABEL_STEM):
+            return tuple(label[len(LABEL_STEM):] for label in LABELS)
         return LABELS
 
     def template(self, criterion: str) -> Template:
@@ -54,9 +54,9 @@ class AnswerFormat:
 
     def answer_text(self, generation: str, chat: bool) -> str:
         """The text the answer parser reads. Without a chat template the model continues the
-        prompt, so its answer is the label word it was given plus what it wrote."""
-        if not chat and self.answer_prefix.endswith(LABEL_WORD):
-            return LABEL_WORD + generation
+        prompt, so its answer is the label stem it was given plus what it wrote."""
+        if not chat and self.answer_prefix.endswith(LABEL_STEM):
+            return LABEL_STEM + generation
         return generation
 
 

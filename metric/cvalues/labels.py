@@ -1,8 +1,9 @@
-"""The answer labels and their normalisation: the metric's own copy of the convention.
+"""The answer labels and their normalisation.
 
-The metric must stand alone on the Hub (evaluate copies this folder's modules and nothing else),
-so it cannot import the cvalues project, whose answer-format core holds the same labels. A test
-in the project holds the two equal: change both together.
+This file lives twice, byte for byte: ``cvalues_build/core/labels.py`` (the project's
+answer-format core) and ``metric/cvalues/labels.py`` (the metric's own copy, because the metric
+must load alone from the Hub and cannot import the project). tests/test_answer_format.py holds
+the two equal: change both together.
 """
 
 import re
