@@ -144,11 +144,21 @@ async def run_openai_aiohttp(base_url: str, prompts: Sequence[str], concurrency:
 
 
 async def run_cvalues_backend(base_url: str, prompts: Sequence[str], concurrency: int) -> list[str]:
-    """HOOK for cvalues' ``openai:`` backend: generate ``prompts`` through it (chat template on,
-    greedy, ``MAX_TOKENS`` new tokens, ``concurrency`` requests in flight) and return the replies
-    in input order. Until cvalues_build/evaluation/backends has that backend, this raises
-    NotImplementedError and the bench prints a note instead of a figure."""
-    raise NotImplementedError("cvalues' openai backend has not landed yet (cvalues_build/evaluation/backends)")
+    """HOOK for cvalues' ``openai:`` backend (cvalues_build/evaluation/backends): generate
+    ``prompts`` through ``open_backend("openai:fake", base_url=..., concurrency=...)``, greedy,
+    ``MAX_TOKENS`` new tokens, in a worker thread (``Backend.generate`` is synchronous). Until the
+    registry has an ``openai`` entry this raises NotImplementedError and the bench prints a note.
+    If the backend names its options differently, adjust the ``open_backend`` call here."""
+    from cvalues_build.evaluation.backends import BACKENDS, GenerationSettings, open_backend
+
+    if "openai" not in BACKENDS:
+        raise NotImplementedError("cvalues' openai backend has not landed yet (no 'openai' in backends.BACKENDS)")
+    os.environ.setdefault("OPENAI_API_KEY", "sk-bench")  # the fake server takes any key
+    backend = open_backend(f"openai:{MODEL}", base_url=base_url, concurrency=concurrency)
+    try:
+        return await asyncio.to_thread(backend.generate, list(prompts), GenerationSettings(max_new_tokens=MAX_TOKENS))
+    finally:
+        backend.close()
 
 
 CLIENTS: dict[str, Runner] = {"httpx": run_httpx, "aiohttp": run_aiohttp, "openai": run_openai,
