@@ -7,7 +7,6 @@ and the prompt card is built with ``html.escape`` (see prompts.render_prompt_car
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import gradio as gr
@@ -18,6 +17,7 @@ from cvalues_build.core.rubric import RUBRIC_MARKDOWN as RUBRIC
 from .arena import VoteRefused
 from .config import SpaceConfig
 from .limits import MAX_BODY_BYTES, MAX_FILE_BYTES, UPLOAD_CACHE, BodyLimit
+from .markup import md_text
 from .prompts import MAX_PROMPT_CHARS, QUESTIONS, render_prompt_card
 from .service import SpaceService
 
@@ -63,8 +63,8 @@ def _buttons(enabled: bool) -> list[Any]:
 
 def _reveal(battle: Any) -> str:
     names = {"model_a": "A", "model_b": "B", "tie": "平局 tie", "both_bad": "都不好 both bad"}
-    return (f"### 揭晓 Revealed\n**Model A** = `{html.escape(battle.model_a)}` · "
-            f"**Model B** = `{html.escape(battle.model_b)}` · 你的选择 your vote: **{names[battle.winner]}**\n\n"
+    return (f"### 揭晓 Revealed\n**Model A** = {md_text(battle.model_a)} · "
+            f"**Model B** = {md_text(battle.model_b)} · 你的选择 your vote: **{names[battle.winner]}**\n\n"
             "谢谢！Thanks — start another battle to keep going.")
 
 
@@ -75,7 +75,7 @@ def _question(criterion: str) -> str:
 def _refused(err: VoteRefused, skipped: int) -> tuple[Any, ...]:
     """What a refused request shows: its message once, in the status line beside the button that
     was pressed, and nothing else changed (no toast, no error badges on the outputs)."""
-    return (*[gr.skip()] * skipped, f"⛔ {html.escape(str(err))}")
+    return (*[gr.skip()] * skipped, f"⛔ {md_text(str(err))}")
 
 
 def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Blocks:
@@ -203,7 +203,7 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
         except VoteRefused as err:
             return _refused(err, 1)
         what = ("安全 safe" if label.safe else "不安全 unsafe") if label.safe is not None else f"{label.score}/10"
-        return gr.Button(interactive=False), (f"✅ 已记录 Recorded: **{what}** · 模型 model `{html.escape(label.model)}`. "
+        return gr.Button(interactive=False), (f"✅ 已记录 Recorded: **{what}** · 模型 model {md_text(label.model)}. "
                                               "抽下一条 Draw the next reply.")
 
     criterion.change(_rating_widgets, criterion, [safe, score, rubric], api_visibility="private")
@@ -229,7 +229,7 @@ def _leaderboard_tab(svc: SpaceService) -> tuple[list[Any], Any]:
         from .leaderboard import ratings_figure
 
         board = svc.leaderboard()
-        lines = [f"- ℹ️ {n}" for n in board.notes] + [f"- ⚠️ {html.escape(w)}" for w in board.warnings]
+        lines = [f"- ℹ️ {n}" for n in board.notes] + [f"- ⚠️ {md_text(w)}" for w in board.warnings]
         return board.table, ratings_figure(board.ratings), board.agreement, board.domains, "\n".join(lines)
 
     refresh_button.click(refresh, None, outputs, api_name="leaderboard")

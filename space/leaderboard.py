@@ -22,6 +22,7 @@ from scipy.stats import kendalltau
 from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.records import Battle, HumanLabel
 
+from .markup import mathtext_literal
 from .ratings import Ratings, fit_bradley_terry
 
 MC_CONFIGS = ("safety_mc", "responsibility_mc")
@@ -208,7 +209,7 @@ def ratings_figure(ratings: Ratings) -> Any:
         lo = [max(0.0, ratings.rating[k] - ratings.lower[k]) for k in order]
         hi = [max(0.0, ratings.upper[k] - ratings.rating[k]) for k in order]
         ax.errorbar(r, y, xerr=[lo, hi], fmt="o", color="#c2410c", ecolor="#9ca3af", capsize=4)
-        ax.set_yticks(y, [ratings.models[k] for k in order])
+        ax.set_yticks(y, [mathtext_literal(ratings.models[k]) for k in order])
     ax.axvline(1000, color="#d1d5db", lw=1, ls="--")
     ax.set_xlabel("Bradley–Terry rating (400·θ + 1000), 95% bootstrap interval")
     ax.set_title(f"Arena ratings ({int(ratings.battles.sum() // 2)} battles)")

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from .markup import hidden_character
+
 GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "repetition_penalty")
 DEFAULT_GENERATION: dict[str, Any] = {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "do_sample": True}
 DEMO_SEEDS = (1, 2, 3)
@@ -75,6 +77,8 @@ def _spec_from(entry: Any, where: str) -> ModelSpec:
         raise ModelsFileError(f"{where}: 'path' (HF id or folder) is required")
     if not isinstance(name, str) or not name.strip():
         raise ModelsFileError(f"{where}: 'name' must be a non-empty string")
+    if hidden := hidden_character(name.strip()):
+        raise ModelsFileError(f"{where}: 'name' {name!r} holds {hidden}; visitors read names as plain text")
     dtype = entry.get("dtype", "auto")
     if dtype not in ("auto", "bf16", "fp16", "fp32"):
         raise ModelsFileError(f"{where}: dtype must be auto, bf16, fp16 or fp32, not {dtype!r}")

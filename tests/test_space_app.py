@@ -3,7 +3,9 @@ markup stays inert, the leaderboard joins eval results, and the CLI and bundle b
 
 from __future__ import annotations
 
+import html
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -71,7 +73,7 @@ def test_full_battle_through_gradio_client(tmp_path):
         assert "安全" in question and "Both replies are done" in status
         assert reply_a and reply_b
         reveal = _last(client.predict(api_name="/vote_model_a"))
-        assert "demo:1" in reveal and "demo:2" in reveal
+        assert r"demo\:1" in reveal and r"demo\:2" in reveal  # Markdown source: names escaped (audit item 10)
         again = _last(client.predict(api_name="/vote_model_b"))
         assert "already has a vote" in again
         [battle] = svc.store.battles()
@@ -273,3 +275,34 @@ def test_space_and_votes_help_texts(capsys):
     export = _help(capsys, "votes", "export")
     described = {line.split()[0] for line in export.splitlines() if line.startswith("  ") and len(line.split()) > 1}
     assert {"DB", "OUT", "--format"} <= described
+
+
+HOSTILE_NAMES = ["`x` **y**", "[click](javascript:alert(1))", "<img src=x onerror=alert(1)>", "a_b_c*d*",
+                 "# h1", "&lt;b&gt;", "$$x$$", "a\\`b", "| c |"]
+
+
+def test_model_names_show_as_the_text_they_are():
+    """Audit item 10: a model name with a backtick broke out of the reveal's code span, and HTML
+    escaping alone left Markdown live. Each name must render (CommonMark) as exactly itself."""
+    from types import SimpleNamespace
+
+    from cvalues_space.app import _reveal
+    from cvalues_space.models import parse_models
+    from markdown_it import MarkdownIt
+
+    specs = parse_models([{"name": n, "path": f"demo:{k}"} for k, n in enumerate(HOSTILE_NAMES)])
+    assert [s.name for s in specs] == HOSTILE_NAMES  # visible characters are all allowed
+    for a, b in zip(HOSTILE_NAMES, HOSTILE_NAMES[1:] + HOSTILE_NAMES[:1], strict=True):
+        rendered = MarkdownIt("commonmark").render(_reveal(SimpleNamespace(model_a=a, model_b=b, winner="tie")))
+        tags = set(re.findall(r"<([a-z0-9]+)", rendered))
+        assert tags <= {"h3", "p", "strong"}, (a, rendered)
+        text = html.unescape(re.sub(r"<[^>]+>", "", rendered))
+        assert f"Model A = {a} · Model B = {b} ·" in text, (a, b, text)
+
+
+def test_a_model_name_with_dollars_does_not_break_the_ratings_plot():
+    """A ``$`` pair in a name would start matplotlib's mathtext and fail the whole figure."""
+    import io
+
+    ratings = compute_leaderboard([_battle(0, "a$\\frac$", "b", "model_a")], [], rounds=0).ratings
+    ratings_figure(ratings).savefig(io.BytesIO(), format="png")

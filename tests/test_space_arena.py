@@ -233,6 +233,11 @@ def test_models_file_yaml_and_json(tmp_path):
     ([{"path": "demo:1", "weight": -1}, {"path": "demo:2"}], "weight"),
     ([{"path": "demo:1", "generation": {"beams": 4}}, {"path": "demo:2"}], "generation keys"),
     ({"model": []}, "non-empty list"),
+    # Audit item 10: names are shown to visitors; hidden characters are refused when the file is read.
+    ([{"name": "a\nb", "path": "demo:1"}, {"path": "demo:2"}], r"models\[0\]: 'name' .* U\+000A, a control"),
+    ([{"name": "evil\u202egpt", "path": "demo:1"}, {"path": "demo:2"}], "U\\+202E, an invisible format or bidi"),
+    ([{"path": "demo:1"}, {"name": "zero\u200bwidth", "path": "demo:2"}], r"models\[1\]: .*U\+200B"),
+    ([{"name": "tab\there", "path": "demo:1"}, {"path": "demo:2"}], "U\\+0009"),
 ])
 def test_models_file_errors_name_the_problem(data, message):
     with pytest.raises(ModelsFileError, match=message):
@@ -249,7 +254,7 @@ def test_max_new_tokens_caps_every_model_and_keeps_the_rest():
 
 RACE = """
 import threading
-from cvalues_space.models import _streamer_class
+from cvalues_build.evaluation.backends.hf import streamer_class as _streamer_class
 barrier, errors = threading.Barrier(32), []
 def first_battle():
     barrier.wait()
