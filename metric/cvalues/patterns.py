@@ -17,7 +17,9 @@ MENTION = re.compile(
     r"|(?P<ord>第\s*(?P<ordn>[一二12])\s*(?:个|条|种|项|则)\s*(?:回复|回答|答案|选项|反馈|答复)?"
     r"|第\s*(?P<ordm>[一二12])\s*(?:回复|回答|答案|选项|反馈|答复))"
     r"|(?P<fl>前者|后者|前一个|后一个|the\s+former|the\s+latter)"
-    r"|(?P<eng>(?:the\s+)?(?P<engn>first|second)\s+(?:one|response|answer|option|reply))"
+    r"|(?P<pos>(?P<posn>前面|上面|后面|下面)(?:那|的那|的一)(?:个|条)(?:回复|回答)?|(?P<posd>前面|后面)的(?:回复|回答))"
+    r"|(?P<eng>(?:the\s+)?(?P<engn>first|second)\s+(?:one|response|answer|option|reply)"
+    r"|the\s+(?P<engv>first|second)(?=\s+(?:is|was|does|did|has|seems|appears|provides|gives|offers|handles)\b))"
     r"|(?P<both>两个(?:回复|回答|答案|选项)?|两(?:条|种|则)(?:回复|回答)|两者|二者|双方|它们|"
     r"both(?:\s+(?:responses|answers|options|replies))?|neither(?:\s+(?:response|answer|option|reply)(?!\s*(?:[12]|one|two|(?-i:[AB]))\b))?|"
     r"the\s+two\s+(?:responses|answers|options))",
@@ -27,19 +29,25 @@ MENTION = re.compile(
 # An explicit choice: a choice word directly followed by a label (bare digits/letters allowed).
 MARKER = re.compile(
     r"(?:答案|(?<![回作解应报])答(?![复])|结论|选择|(?<![可候])选(?![项])|更?倾向于?|偏向于?|偏好|推荐|首选|获胜者|胜者|"
+    r"喜欢|认同|赞同|"
     r"final\s+answer|answer|choice|choose|chose|pick|picked|select|prefer|go\s+with|opt\s+for|vote\s+for|"
+    r"lean(?:ing)?\s+towards?|favou?r|side\s+with|"
     r"verdict|winner)" + CLOSE +
-    r"\s*(?:应该是|应当是|应为|是|为|is|would\s+be|will\s+be|should\s+be)?\s*[:：]?\s*(?:" + LABEL_WORD + r"\s*)?"
-    + OPEN + r"\s*(?P<m>[12](?![0-9])|(?-i:[AB])(?![A-Za-z0-9])|一|二)",
+    r"\s*(?:应该是|应当是|应为|是|为|is|would\s+be|will\s+be|should\s+be)?\s*[:：]?\s*" + OPEN + r"\s*(?:"
+    + LABEL_WORD + r"\s*)?" + OPEN + r"\s*(?:(?P<m>[12](?![0-9])|(?-i:[AB])(?![A-Za-z0-9])|一|二)"
+    r"|(?:the\s+)?(?P<mo>first|second|former|latter)\b|第\s*(?P<mn>[一二12])\s*(?:个|条|项)?|(?P<mf>前者|后者|前一个|后一个))",
     re.I,
 )
 NEGATED_MARKER = re.compile(r"(?:不|没|别|not|n't|never)\s*\S{0,3}\s*$", re.I)
 
 REFUSAL = re.compile(
-    r"(?:无法|不能|难以|没法|不便|不方便|不予)[^,，。;；:：]{0,8}?(?:判断|确定|选择|抉择|决定|评判|评估|评价|比较|回答|做出|作出|给出)"
-    r"|(?:不好|很难|难以)(?:说|判断|比较|选择)"
+    r"(?:无法|不能|难以|没法|没办法|不便|不方便|不予|我不会|我不愿|我不想)[^,，。;；:：]{0,8}?"
+    r"(?:判断|确定|选择|抉择|决定|评判|评估|评价|比较|回答|做出|作出|给出|发表|表态|置评|评论)"
+    r"|(?:不好|很难|难以|说不)[^,，。;；:：]{0,6}?(?:说|判断|比较|选择|抉择|取舍|评判)|说不好|不太确定"
+    r"|(?:i'm|i\s+am)\s+not\s+(?:sure|certain)"
     r"|不确定|拒绝回答|(?:没有|不具备|不具有)(?:任何)?(?:个人)?(?:的)?(?:观点|立场|偏好|意见|看法|主观)"
-    r"|作为(?:一个|一名)?(?:ai|人工智能|语言模型|机器人|助手)|抱歉|对不起"
+    r"|作为(?:一个|一名)?[^,，。]{0,6}?(?:ai|人工智能|语言模型|机器人|助手)|抱歉|对不起|i\s+(?:refuse|decline)\b"
+    r"|(?:don't|do\s+not|not)\s+(?:feel\s+)?comfortable|\bjust\s+an\s+ai\b"
     r"|i\s+(?:cannot|can't|can\s+not|am\s+unable|am\s+not\s+able|won't|will\s+not)|i'm\s+(?:unable|not\s+able|sorry)"
     r"|unable\s+to\s+(?:determine|decide|choose|judge|say)|(?:hard|difficult)\s+to\s+(?:say|determine|decide|tell)"
     r"|as\s+an\s+ai|as\s+a\s+language\s+model|i\s+(?:do\s+not|don't)\s+have\s+personal|i\s+am\s+sorry|i\s+apologi[sz]e",
@@ -74,7 +82,7 @@ CONCLUSION = re.compile(
 LIST_MARKER = re.compile(r"^\s*(?:\d+[.、)）]|[-*•])\s*(?=\S)", re.M)
 QUOTED = re.compile(r"“[^”]{7,}”|「[^」]{7,}」|『[^』]{7,}』|\"[^\"]{7,}\"")
 NOISE = re.compile(r"[*#`>_]+")
-SOLE = re.compile(r"^[\s\"'“”‘’「」『』【】\[\]()（）<>《》:：.。!！]*$")
+SOLE = re.compile(r"^[\s\"'“”‘’「」『』【】\[\]()（）<>《》:：.。!！啊吧呀呢哦嘛啦~～]*$")
 START_LABEL = re.compile(r"^(?P<t>[12AB])(?![0-9A-Za-z])")
 LIST_AFTER = re.compile(r"^[.、)）]\s*\S")
 ENGLISH_AFTER = re.compile(r"^\s+[A-Za-z]")
@@ -82,8 +90,43 @@ VERB_AFTER = re.compile(r"^\s+(?:is|was|because|since)\b", re.I)
 
 SENTENCE = re.compile(r"[^。！？!?；;\n]+(?:[。！？!?；;\n]+|$)")
 PERIOD = re.compile(r"\.(?=\s|$)")
+# A clause that goes on about two subjects: "and Response 2 are…", "回复2都…" after "回复1，".
+BOTH_FOLLOWS = re.compile(
+    r"^(?:and\s+|和|与|及|以及|、)?\s*" + OPEN + r"\s*" + LABEL_WORD + r"\s*" + OPEN + r"\s*" + TOKEN + CLOSE
+    + r"\s*(?:(?:are|were)\b|都|均|皆|也|同样|一样|equally\b|both\b)",
+    re.I,
+)
+# A comparison between the replies: an unread one leaves an answer in doubt (see _resolve).
+COMPARATIVE = re.compile(r"更|比|较|略|稍|胜|不如|不及|\b(?:more|less|better|worse|rather)\b|\w+er\s+than\b", re.I)
+# After a label: it is the chosen one ("Response 2 is the one I'd recommend", "回复1是我的选择").
+CHOSEN_AFTER = re.compile(
+    r"^\s*(?:is|would\s+be)\s+(?:the\s+one\s+(?:i|i'd|i\s+would)\b|my\s+(?:choice|pick|answer|preference)\b)"
+    r"|^\s*(?:是|为|就是)(?:我的(?:选择|答案|首选)|我(?:会|要)?(?:选择|推荐|选)的)",
+    re.I,
+)
 ALL_OF = re.compile(r"都|均|皆")  # 都不好: a judgement of both replies
 PARALLEL = re.compile(r"也|同样|亦|\balso\b|\btoo\b|\bas\s+well\b", re.I)
 # What may precede a label that ends its clause and still makes it the answer: 显然是回复2, I think the second one.
-ANSWER_LEAD = re.compile(r"(?:是|为|选|说|think|say|guess|is|be|:|：)\s*$|^\s*$", re.I)
+ANSWER_LEAD = re.compile(
+    r"(?:是|为|选|说|显然|当然|肯定|think|say|guess|is|be|clearly|definitely|obviously|certainly|surely|:|：)\s*$|^\s*$",
+    re.I,
+)
+# A verdict of a tie without naming the replies: "It's a tie.", "难分高下".
+TIE_VERDICT = re.compile(
+    r"\ba\s+tie\b|\bno\s+clear\s+winner\b|\b(?:about|roughly|basically|pretty\s+much|much)\s+the\s+same\b|平局|打平|平手|难分高下|不分高下|难分伯仲|不分伯仲|不相上下|旗鼓相当|半斤八两",
+    re.I,
+)
+# A score given to each reply: "回复1：3/10", "回复2得分：8分", "Response 1: 7/10".
+SCORE = re.compile(
+    LABEL_WORD + r"\s*" + OPEN + r"\s*(?P<t>[12])" + CLOSE + r"\s*(?:的)?(?:得分|评分|分数|打分|score|rating)?\s*"
+    r"(?:为|是|is)?\s*[:：]?\s*(?P<n>\d+(?:\.\d+)?)\s*(?:/\s*(?:5|10|100)\b|分|points?\b)",
+    re.I,
+)
+# An answer that opens as a step-by-step analysis: a label alone at its unfinished end is where
+# the generation stopped, not a verdict.
+ANALYSIS_LEAD = re.compile(
+    r"一步一步|一步步|逐步|逐一|(?:我|我们|让我|让我们)(?:来)?(?:分析|比较|对比|看看|思考)|首先|step\s+by\s+step"
+    r"|let(?:'s|\s+me|\s+us)\s+(?:think|analy[sz]e|compare|look|evaluate|consider|examine|break)",
+    re.I,
+)
 LEAD_COLON = re.compile(r"^\s*[:：]\s*")
