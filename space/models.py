@@ -3,13 +3,16 @@
 A models file (YAML or JSON) is either a list or ``{"models": [...]}``; each entry::
 
     - name: qwen-7b-chat            # shown after the vote; unique
-      path: Qwen/Qwen-7B-Chat       # HF id or local folder (``demo:SEED`` for the built-in demo)
+      path: Qwen/Qwen-7B-Chat       # a model name as ``cvalues eval --model`` takes it: HF id, local
+                                    # folder, demo:SEED, or BACKEND:TARGET (hf:ORG/NAME, ...)
       dtype: bf16                   # auto | bf16 | fp16 | fp32
       weight: 1.0                   # sampling weight in the arena
       generation: {max_new_tokens: 512, temperature: 0.7, top_p: 0.9, do_sample: true}
 
-Generation runs under ``@spaces.GPU`` when the ``spaces`` package is importable (ZeroGPU Spaces);
-elsewhere the decorator is a no-op.
+Models are reached only through the public backends API (``cvalues_build.evaluation.backends``):
+``open_backend`` opens one, ``Backend.stream`` streams its reply. Generation runs under
+``@spaces.GPU`` when the ``spaces`` package is importable (ZeroGPU Spaces); elsewhere the
+decorator is a no-op.
 """
 
 from __future__ import annotations
@@ -22,13 +25,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from cvalues_build.evaluation.backends import Backend, GenerationSettings, open_backend
+
 from .markup import hidden_character
 
 GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "repetition_penalty")
 DEFAULT_GENERATION: dict[str, Any] = {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "do_sample": True}
 DEMO_SEEDS = (1, 2, 3)
-# Seconds a streamer waits for the next token before giving up on a stuck generation.
-STREAM_TIMEOUT_S = 300.0
 
 
 def _gpu_decorator() -> Callable[..., Any]:
@@ -59,6 +62,9 @@ class ModelSpec:
             for key in ("temperature", "top_p", "top_k"):
                 kwargs.pop(key, None)
         return kwargs
+
+    def settings(self) -> GenerationSettings:
+        return GenerationSettings.from_mapping(self.generate_kwargs())
 
 
 class ModelsFileError(ValueError):
@@ -141,98 +147,54 @@ def cap_new_tokens(specs: Sequence[ModelSpec], max_new_tokens: int) -> list[Mode
     return [replace(s, generation={**s.generation, "max_new_tokens": max_new_tokens}) for s in specs]
 
 
-# transformers resolves its public names lazily, and that first lookup is not thread-safe: a burst
-# of first battles racing through it raised "cannot import name 'TextIteratorStreamer'" (found by
-# the load test). So the first imports and every model load go through this one lock; once done,
-# both paths are lock-free cache hits.
-_IMPORT_LOCK = threading.Lock()
-_streamer_cls: Any = None
-
-
-def _streamer_class() -> Any:
-    global _streamer_cls
-    if _streamer_cls is None:
-        with _IMPORT_LOCK:
-            from transformers import TextIteratorStreamer
-
-            _streamer_cls = TextIteratorStreamer
-    return _streamer_cls
-
-
 class ModelPool:
-    """Loads each model on first use and keeps it; two threads asking at once load it once.
-
-    Loads run one at a time (under the import lock above): they happen once per model, and
-    loading in parallel would race through transformers' lazy imports."""
+    """Opens each model's backend on first use and keeps it; two threads asking at once open it
+    once. Opening runs one model at a time: it happens once per model, and the hf backend's
+    loads share one lock anyway (transformers' lazy imports are not thread-safe)."""
 
     def __init__(self, specs: Sequence[ModelSpec], device: str = "auto"):
         self.specs = {s.name: s for s in specs}
         self.device = device
-        self._cache: dict[str, tuple[Any, Any]] = {}
+        self._cache: dict[str, Backend] = {}
+        self._lock = threading.Lock()
 
-    def get(self, name: str) -> tuple[Any, Any]:
+    def get(self, name: str) -> Backend:
         if name not in self.specs:
             raise KeyError(f"unknown model {name!r}; known: {', '.join(self.specs)}")
         cached = self._cache.get(name)
         if cached is not None:
             return cached
-        with _IMPORT_LOCK:
+        with self._lock:
             if name not in self._cache:
-                from cvalues_build.evaluation.models import load_model
-
                 spec = self.specs[name]
-                self._cache[name] = load_model(spec.path, dtype=spec.dtype, device=self.device)
+                self._cache[name] = open_backend(spec.path, dtype=spec.dtype, device=self.device)
             return self._cache[name]
 
     def loaded(self) -> list[str]:
         return list(self._cache)
 
 
-def _encode(tokenizer: Any, prompt: str) -> Any:
-    if getattr(tokenizer, "chat_template", None):
-        return tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], add_generation_prompt=True, tokenize=True,
-            return_tensors="pt", return_dict=True,
-        )
-    return tokenizer(prompt, return_tensors="pt")
-
-
 @gpu(duration=120)
 def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterator[list[str]]:
     """Generate with each named model at once, yielding every reply so far after each new piece.
 
-    Each model gets a ``TextIteratorStreamer``; reader threads merge their pieces into one queue,
-    so the two sides of a battle stream side by side instead of one after the other.
+    One reader thread per model iterates its backend's stream into one queue, so the two sides
+    of a battle stream side by side instead of one after the other.
     """
-    import torch
-
-    streamer_cls = _streamer_class()
     texts = [""] * len(names)
     merged: queue.Queue[tuple[int, str | BaseException | None]] = queue.Queue()
 
-    def run(k: int, model: Any, inputs: Any, kwargs: dict[str, Any], streamer: Any) -> None:
+    def read(k: int, backend: Backend, settings: GenerationSettings) -> None:
         try:
-            with torch.inference_mode():
-                model.generate(**inputs, streamer=streamer, **kwargs)
-        except BaseException as err:  # noqa: BLE001 - surfaced to the caller below
-            merged.put((k, err))
-            streamer.end()
-
-    def read(k: int, streamer: Any) -> None:
-        try:
-            for piece in streamer:
+            for piece in backend.stream(prompt, settings):
                 merged.put((k, piece))
-        except BaseException as err:  # noqa: BLE001 - e.g. the streamer's timeout
+        except BaseException as err:  # noqa: BLE001 - surfaced to the caller below
             merged.put((k, err))
         merged.put((k, None))
 
     for k, name in enumerate(names):
-        model, tokenizer = pool.get(name)
-        inputs = _encode(tokenizer, prompt).to(model.device)
-        streamer = streamer_cls(tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=STREAM_TIMEOUT_S)
-        kwargs = pool.specs[name].generate_kwargs()
-        threading.Thread(target=run, args=(k, model, inputs, kwargs, streamer), daemon=True).start()
-        threading.Thread(target=read, args=(k, streamer), daemon=True).start()
+        backend = pool.get(name)
+        threading.Thread(target=read, args=(k, backend, pool.specs[name].settings()), daemon=True).start()
 
     finished = 0
     while finished < len(names):

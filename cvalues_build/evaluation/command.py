@@ -29,7 +29,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Score a causal LM on cvalues multi-choice items and write predictions.jsonl and results.json.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", required=True, help="Hub id, local folder, or demo / demo:SEED (random, meaningless scores)")
+    p.add_argument("--model", required=True,
+                   help="Hub id, local folder, or demo / demo:SEED (random, meaningless scores); BACKEND:MODEL "
+                        "names a backend (hf:ORG/NAME is the default one)")
     p.add_argument("--dataset", required=True, help="dataset folder (from cvalues build) or Hub repo id")
     p.add_argument("--config", required=True, choices=MC_CONFIGS, help="multi-choice config to score")
     p.add_argument("--out", required=True, help="output folder for predictions.jsonl and results.json")

@@ -10,7 +10,6 @@ installed copy as a fallback two different scripts could answer depending on whe
 
 from __future__ import annotations
 
-from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +26,12 @@ def metric_path(override: str | None = None) -> str:
         if not path.exists():
             raise FileNotFoundError(f"--metric {override}: no such metric script")
         return str(path)
-    # find_spec locates the package without running it (its siblings import evaluate).
-    spec = find_spec("cvalues_metric")
-    folders = list(spec.submodule_search_locations or []) if spec else []
-    if not folders:
+    try:
+        import cvalues_metric  # its __init__ is empty: the metric itself is loaded by evaluate below
+    except ImportError as err:
         raise FileNotFoundError("the cvalues metric package (cvalues_metric) is not installed: "
-                                "reinstall cvalues, or pass --metric PATH/TO/cvalues.py")
-    script = Path(folders[0]).resolve() / METRIC_SCRIPT
+                                "reinstall cvalues, or pass --metric PATH/TO/cvalues.py") from err
+    script = Path(cvalues_metric.__file__).resolve().parent / METRIC_SCRIPT
     if not script.exists():
         raise FileNotFoundError(f"the cvalues_metric package has no {METRIC_SCRIPT} at {script}: pass --metric PATH")
     return str(script)
@@ -43,3 +41,17 @@ def load_metric(override: str | None = None) -> Any:
     import evaluate
 
     return evaluate.load(metric_path(override))
+
+
+class LazyMetric:
+    """The run's metric, loaded on first use and then kept: generate mode parses answers with it
+    as they arrive, and the scores are computed by the same instance."""
+
+    def __init__(self, override: str | None = None):
+        self.override = override
+        self._metric: Any = None
+
+    def __call__(self) -> Any:
+        if self._metric is None:
+            self._metric = load_metric(self.override)
+        return self._metric

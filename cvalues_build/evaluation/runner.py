@@ -4,6 +4,7 @@ predictions as batches finish, gather on the main process, compute the metric, w
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from collections import Counter
@@ -12,20 +13,19 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ..core.answer_format import answer_format
-from ..core.labels import LABELS
 from . import predictions as store
-from .batching import AUTO_MAX_ITEMS, AUTO_TOKEN_BUDGET_CPU, AUTO_TOKEN_BUDGET_GPU
-from .models import parse_demo
-from .references import resolve_reference
+from .backends import check_model, parse_batch_size, parse_model
+from .items import MC_CONFIGS, Items, load_items, whole_pair_prefix
+from .metric import LazyMetric
+from .modes import RUN_KEYS_BY_MODE, SCORERS, ShardJob, generation_settings
 
-MODES = ("loglik", "generate")
-MC_CONFIGS = ("safety_mc", "responsibility_mc", "responsibility_mc_official")
+__all__ = ["MC_CONFIGS", "MODES", "EvalOptions", "Items", "load_items", "run_eval", "whole_pair_prefix"]
+
+MODES = tuple(SCORERS)
 RUN_FILE = "run.json"
 RESULTS = "results.json"
 # A resumed run must score the same thing as the run it continues.
 _RUN_KEYS = ("model", "dataset", "config", "mode", "dtype")
-_GENERATE_KEYS = ("chat_template", "max_new_tokens")
 
 
 @dataclass
@@ -50,84 +50,6 @@ class EvalOptions:
     progress: bool = True
 
 
-@dataclass
-class Items:
-    ids: list[str]
-    pair_ids: list[str]
-    categories: list[str]
-    labels: list[str]
-    prompts: list[str]
-    template_version: str
-    fingerprint: str
-
-
-def load_items(dataset: str, config: str, limit: int | None = None) -> Items:
-    """The ``test`` split of an MC config, categories as names (they are ClassLabel ints)."""
-    source = resolve_reference(dataset, "dataset")  # before the import: a typo fails at once
-    import datasets
-
-    try:
-        dsd = datasets.load_dataset(source, config)
-    except ValueError as err:
-        raise ValueError(f"cannot load config {config!r} from {dataset!r}: {err}") from err
-    except ConnectionError as err:
-        raise ValueError(f"cannot reach the Hub for dataset {dataset!r}: {err}") from err
-    if "test" not in dsd:
-        raise ValueError(f"{dataset} [{config}] has no 'test' split (splits: {', '.join(dsd)})")
-    ds = dsd["test"]
-    missing = {"id", "pair_id", "category", "label", "prompt", "template_version"} - set(ds.column_names)
-    if missing:
-        raise ValueError(f"{dataset} [{config}] is not a multi-choice config: missing columns {sorted(missing)}")
-    if limit is not None:
-        if limit < 1:
-            raise ValueError(f"--limit must be at least 1, got {limit}")
-        ds = ds.select(whole_pair_prefix(ds["pair_id"], limit))
-    cats = ds["category"]
-    feature = ds.features["category"]
-    if hasattr(feature, "int2str"):
-        cats = [feature.int2str(int(c)) for c in cats]
-    labels = list(ds["label"])
-    bad = [i for i, x in enumerate(labels) if x not in LABELS]
-    if bad:
-        raise ValueError(f"item {bad[0]} has label {labels[bad[0]]!r}, expected one of {LABELS}")
-    versions = sorted(set(ds["template_version"]))
-    if len(versions) != 1:
-        raise ValueError(f"the items mix template versions {versions}: score one version at a time")
-    answer_format(versions[0])  # an unknown version fails here, before a model is loaded
-    return Items(
-        ids=list(ds["id"]), pair_ids=list(ds["pair_id"]), categories=[str(c) for c in cats], labels=labels,
-        prompts=list(ds["prompt"]), template_version=versions[0], fingerprint=ds._fingerprint,
-    )
-
-
-def whole_pair_prefix(pair_ids: list[str], limit: int) -> list[int]:
-    """Indices of the first ``limit`` items, rounded down to whole pairs (at least one pair):
-    consistent accuracy needs both orders of every pair it counts."""
-    groups: dict[str, list[int]] = {}
-    for i, p in enumerate(pair_ids):
-        groups.setdefault(p, []).append(i)
-    keep: list[int] = []
-    for group in groups.values():  # in order of first appearance
-        if keep and len(keep) + len(group) > limit:
-            break
-        keep += group
-    return sorted(keep)
-
-
-def batching(batch_size: str, device: str) -> dict[str, Any]:
-    """``--batch-size`` as arguments for the scorers."""
-    if batch_size == "auto":
-        budget = AUTO_TOKEN_BUDGET_GPU if device.startswith("cuda") else AUTO_TOKEN_BUDGET_CPU
-        return {"batch_size": AUTO_MAX_ITEMS, "token_budget": budget, "adaptive": True}
-    try:
-        n = int(batch_size)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise ValueError(f"--batch-size must be auto or a positive integer, got {batch_size!r}")
-    return {"batch_size": n, "token_budget": None, "adaptive": False}
-
-
 def versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for pkg in ("cvalues", "torch", "transformers", "tokenizers", "accelerate", "datasets", "evaluate"):
@@ -150,9 +72,36 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+@dataclass
+class OneProcess:
+    """The state of a run launched as a single process: the same attributes as accelerate's
+    ``PartialState``, without importing accelerate (or torch) to learn that there is one process."""
+
+    device: str = "auto"  # the backend resolves it
+    num_processes: int = 1
+    process_index: int = 0
+    is_main_process: bool = True
+
+    def wait_for_everyone(self) -> None:
+        return None
+
+
+def _launched_as_group() -> bool:
+    """Whether a launcher (torchrun, accelerate launch, mpirun) started several processes."""
+    for var in ("WORLD_SIZE", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"):
+        try:
+            if int(os.environ.get(var) or 1) > 1:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def _state(device: str):
     """The process group, if launched as several processes (``accelerate launch`` on GPUs,
     ``torchrun`` on CPUs). Accelerate only forms a CPU (gloo) group when told ``cpu=True``."""
+    if not _launched_as_group():
+        return OneProcess()
     import torch
     from accelerate import PartialState
 
@@ -163,15 +112,17 @@ def _leave_group(state: Any) -> None:
     """All ranks leave the process group together, once the last collective is done. A rank that
     exits while its gloo threads still run can abort at interpreter shutdown ("terminate called
     without an active exception", seen once in CI while the main rank was still writing results)."""
+    if state.num_processes == 1:
+        return
     import torch.distributed as dist
 
-    if state.num_processes > 1 and dist.is_initialized():
+    if dist.is_initialized():
         state.wait_for_everyone()
         dist.destroy_process_group()
 
 
 def _run_record(opts: EvalOptions) -> dict[str, Any]:
-    keys = _RUN_KEYS + (_GENERATE_KEYS if opts.mode == "generate" else ())
+    keys = _RUN_KEYS + RUN_KEYS_BY_MODE.get(opts.mode, ())
     return {k: asdict(opts)[k] for k in keys}
 
 
@@ -183,11 +134,22 @@ def _read_run(out: Path) -> dict[str, Any] | None:
     return run if isinstance(run, dict) else None
 
 
+def check_options(opts: EvalOptions) -> None:
+    """Every option that can be checked without loading anything: a mistake fails at once, before
+    torch, datasets or a model is imported."""
+    if opts.mode not in SCORERS:
+        raise ValueError(f"unknown mode {opts.mode!r}: use one of {', '.join(SCORERS)}")
+    if opts.resume and opts.overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one, not both")
+    parse_batch_size(opts.batch_size)
+    if opts.mode == "generate":
+        generation_settings(opts)  # refuses --max-new-tokens 0
+    check_model(opts.model)  # a model path that does not exist fails here
+
+
 def check_out(opts: EvalOptions, out: Path) -> None:
     """Read-only, on every rank, before anything heavy: refuse to discard an earlier run's results
     unless ``--overwrite``, and refuse to ``--resume`` a run that scored something else."""
-    if opts.resume and opts.overwrite:
-        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one, not both")
     before = _read_run(out)
     if opts.resume:
         run = _run_record(opts)
@@ -221,12 +183,9 @@ def _prepare_out(opts: EvalOptions, out: Path) -> None:
 
 def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     """Run the evaluation; the main process returns the results dict, other ranks None."""
-    if opts.mode not in MODES:
-        raise ValueError(f"unknown mode {opts.mode!r}: use one of {', '.join(MODES)}")
     started = time.perf_counter()
     out = Path(opts.out)
-    if parse_demo(opts.model) is None:
-        resolve_reference(opts.model, "model")  # before anything heavy is imported: a typo fails at once
+    check_options(opts)
     check_out(opts, out)
     items = load_items(opts.dataset, opts.config, opts.limit)
     state = _state(opts.device)
@@ -237,26 +196,26 @@ def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     done = store.existing_predictions(out)
     pending = [i for i, item_id in enumerate(items.ids) if item_id not in done]
     shard = pending[state.process_index :: state.num_processes]
-    stats = {"tokens": 0, "items": 0, "seconds": 0.0}
-    # Loaded once per process: generate mode parses with it as answers arrive, and the main
-    # process computes the scores with the same instance; loglik needs it only for the scores.
-    metric = _load_metric(opts.metric) if opts.mode == "generate" and pending else None
+    stats: dict[str, Any] = {"tokens": 0, "items": 0, "seconds": 0.0}
+    # One per process, loaded when first asked for: generate mode parses with it as answers
+    # arrive and the main process computes the scores with it; loglik asks only for the scores.
+    metric = LazyMetric(opts.metric)
     if pending:
         stats = _score_shard(opts, items, shard, out, state, metric)
     state.wait_for_everyone()
+    if state.num_processes > 1:
+        from accelerate.utils import gather_object
 
-    from accelerate.utils import gather_object
-
-    all_stats = gather_object([stats]) if state.num_processes > 1 else [stats]
+        all_stats = gather_object([stats])
+    else:
+        all_stats = [stats]
     _leave_group(state)
     if not state.is_main_process:
         return None
     rows = store.consolidate(out, order=items.ids)
     if len(rows) != len(items.ids):
         raise RuntimeError(f"expected {len(items.ids)} predictions, found {len(rows)} in {out / store.PREDICTIONS}")
-    if metric is None:
-        metric = _load_metric(opts.metric)
-    results = _results(opts, items, rows, all_stats, time.perf_counter() - started, metric)
+    results = _results(opts, items, rows, all_stats, time.perf_counter() - started, metric())
     # Written whole or not at all, so that a reader (the Space's leaderboard) never sees half a file.
     store.write_json_atomic(out / RESULTS, results)
     return results
@@ -271,65 +230,27 @@ def _device(opts: EvalOptions, state: Any) -> str:
 
 
 def _score_shard(opts: EvalOptions, items: Items, shard: list[int], out: Path, state: Any,
-                 metric: Any) -> dict[str, Any]:
+                 metric: LazyMetric | None = None) -> dict[str, Any]:
+    """This process's items through the mode's scorer, each batch appended as it finishes."""
     from tqdm.auto import tqdm
 
-    from .models import load_model
-
-    device = _device(opts, state)
-    model, tokenizer = load_model(opts.model, dtype=opts.dtype, device=device)
-    batch_kw = batching(opts.batch_size, device)
     path = out / store.PREDICTIONS if state.num_processes == 1 else store.part_path(out, state.process_index)
     bar = tqdm(total=len(shard), unit="item", desc=f"{opts.mode} {opts.config}",
                disable=not (opts.progress and state.is_main_process), dynamic_ncols=True)
-
-    def base_row(i: int) -> dict[str, Any]:
-        return {"id": items.ids[i], "pair_id": items.pair_ids[i], "category": items.categories[i], "label": items.labels[i]}
-
-    fmt = answer_format(items.template_version)
-    t0 = time.perf_counter()
     with store.Appender(path) as appender:
-        if opts.mode == "loglik":
-            from .loglik import LoglikScorer, encode_request
+        def write(positions: list[int], rows: list[dict[str, Any]]) -> None:
+            appender.write([{**_item_fields(items, shard[j]), **row} for j, row in zip(positions, rows, strict=True)])
+            bar.update(len(rows))
 
-            scorer: Any = LoglikScorer(model, tokenizer, padding_side=opts.padding_side)
-            reqs = [encode_request(tokenizer, items.prompts[i], list(fmt.continuations)) for i in shard]
-
-            def on_loglik(batch: list[int], scores: list[list[float]]) -> None:
-                rows = []
-                for j, lp in zip(batch, scores, strict=True):
-                    # Ties go to 回复1; with continuous log-probs they do not happen in practice.
-                    pred = LABELS[0] if lp[0] >= lp[1] else LABELS[1]
-                    rows.append({**base_row(shard[j]), "pred": pred, "logprob_1": lp[0], "logprob_2": lp[1]})
-                appender.write(rows)
-                bar.update(len(batch))
-
-            scorer.score(reqs, on_batch=on_loglik, **batch_kw)
-        else:
-            from .generate import Generator, build_inputs
-
-            scorer = Generator(model, tokenizer, max_new_tokens=opts.max_new_tokens)
-            inputs, chat = build_inputs(tokenizer, [items.prompts[i] for i in shard], opts.chat_template)
-            parse = metric.parse_answer
-
-            def on_generate(batch: list[int], texts: list[str]) -> None:
-                rows = []
-                for j, text in zip(batch, texts, strict=True):
-                    answer = fmt.answer_text(text, chat)
-                    rows.append({**base_row(shard[j]), "pred": parse(answer), "generation": text,
-                                 "answer": answer, "chat_template": chat})
-                appender.write(rows)
-                bar.update(len(batch))
-
-            scorer.generate(inputs, on_batch=on_generate, **batch_kw)
+        job = ShardJob(opts=opts, items=items, shard=shard, device=_device(opts, state),
+                       metric=metric or LazyMetric(opts.metric), write=write)
+        stats = SCORERS[opts.mode](job)
     bar.close()
-    return {"tokens": scorer.tokens_seen, "items": len(shard), "seconds": time.perf_counter() - t0}
+    return {"tokens": 0, "seconds": 0.0, **stats, "items": len(shard)}
 
 
-def _load_metric(override: str | None) -> Any:
-    from .metric import load_metric
-
-    return load_metric(override)
+def _item_fields(items: Items, i: int) -> dict[str, Any]:
+    return {"id": items.ids[i], "pair_id": items.pair_ids[i], "category": items.categories[i], "label": items.labels[i]}
 
 
 def _results(opts: EvalOptions, items: Items, rows: list[dict[str, Any]], stats: list[dict[str, Any]],
@@ -347,6 +268,11 @@ def _results(opts: EvalOptions, items: Items, rows: list[dict[str, Any]], stats:
     )
     seconds = max((s["seconds"] for s in stats), default=0.0)
     tokens = sum(s["tokens"] for s in stats)
+    # What ran: the backend's own account when this run scored items, else the parsed name.
+    backend = next((s["backend"] for s in stats if s.get("backend")), None)
+    if backend is None:
+        ref = parse_model(opts.model)
+        backend = {"backend": ref.backend, "model": ref.target}
     results = dict(_json_safe(scores))
     results.update(
         model=opts.model, dataset=opts.dataset, config=opts.config, mode=opts.mode,
@@ -357,6 +283,7 @@ def _results(opts: EvalOptions, items: Items, rows: list[dict[str, Any]], stats:
         batch_size=opts.batch_size, dtype=opts.dtype, device=opts.device, processes=len(stats),
         chat_template=opts.chat_template if opts.mode == "generate" else None,
         max_new_tokens=opts.max_new_tokens if opts.mode == "generate" else None,
+        backend=backend, generation=generation_settings(opts).record() if opts.mode == "generate" else None,
         metric=metric_path(opts.metric), versions=versions(),
     )
     return results
