@@ -42,6 +42,9 @@ from statistics import median
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.scoring_flops import ModelShape, run_flops  # noqa: E402
+from cvalues_build.evaluation.models import dtype_name, resolve_dtype  # noqa: E402
+
 PEAK_FLOPS = 790e12  # H200 dense bf16, as the issue fixes it (the default of --peak-tflops)
 CHOICES = ("1", "2")
 
@@ -78,7 +81,7 @@ def load_prompts(n: int, dataset: str | None, prompts_file: str | None = None) -
     return [prompts[i % len(prompts)] for i in range(n)]
 
 
-def build_model(size: str, device: str, layers: int, hidden: int):
+def build_model(size: str, device: str, layers: int, hidden: int, dtype: str = "fp32"):
     import torch
     from transformers import AutoModelForCausalLM, Qwen2Config
 
@@ -96,9 +99,8 @@ def build_model(size: str, device: str, layers: int, hidden: int):
                           num_key_value_heads=max(1, hidden // 64), max_position_embeddings=8192,
                           tie_word_embeddings=True)
     cfg.pad_token_id = tok.pad_token_id
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
     torch.manual_seed(0)
-    model = AutoModelForCausalLM.from_config(cfg, dtype=dtype).to(device).eval()
+    model = AutoModelForCausalLM.from_config(cfg, dtype=resolve_dtype(dtype, device)).to(device).eval()
     return model, tok
 
 
@@ -161,17 +163,19 @@ def cvalues_score(model, tok, prompts: list[str], batch_size: int | None, token_
     scorer = LoglikScorer(model, tok)
     reqs = encode_requests(tok, prompts, CHOICES)
     scores = scorer.score(reqs, batch_size=batch_size, token_budget=token_budget, adaptive=token_budget is not None)
-    return scores, scorer.tokens_seen
+    return scores, scorer
 
 
-def matmul_tflops(n: int = 8192, reps: int = 10) -> float:
-    """bf16 TFLOP/s of an n^3 matmul on the current GPU: the achievable peak to read MFU against."""
+def matmul_tflops(device: str, dtype: str) -> float:
+    """TFLOP/s of a square matmul in the run's dtype on the run's device: the achievable peak to
+    read MFU against (8192^3 on a GPU, 2048^3 on a CPU)."""
     import torch
 
-    a, b = (torch.randn(n, n, device="cuda", dtype=torch.bfloat16) for _ in range(2))
-    for _ in range(3):
+    n, reps = (8192, 10) if device == "cuda" else (2048, 3)
+    a, b = (torch.randn(n, n, device=device, dtype=resolve_dtype(dtype, device)) for _ in range(2))
+    for _ in range(2):
         a @ b
-    _, t = timed(lambda: [a @ b for _ in range(reps)], "cuda")
+    _, t = timed(lambda: [a @ b for _ in range(reps)], device)
     return 2 * n**3 * reps / t / 1e12
 
 
@@ -200,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="rendered prompts (JSON list or JSON lines) instead of a dataset: needs no datasets")
     ap.add_argument("--peak-tflops", type=float, default=PEAK_FLOPS / 1e12,
                     help="peak bf16 TFLOP/s that MFU is quoted against (default 790, the issue's H200 figure)")
+    ap.add_argument("--dtype", choices=("auto", "fp32", "bf16"), default="auto",
+                    help="auto: as cvalues eval picks it (bf16 on GPUs and on CPUs with AMX/AVX512-BF16, else fp32)")
     ap.add_argument("--skip-baseline", action="store_true", help="only time cvalues (for MFU runs)")
     ap.add_argument("--skip-two-forward", action="store_true", help="leave out the old two-forward baseline")
     ap.add_argument("--repeats", type=int, default=1, help="time each run this many times, in turns; medians")
@@ -212,43 +218,50 @@ def main(argv: list[str] | None = None) -> int:
     if args.device == "cuda" and not torch.cuda.is_available():
         print("--device cuda: torch sees no GPU", file=sys.stderr)
         return 2
+    dtype = dtype_name(args.dtype, args.device)
     n = args.items or (2048 if args.device == "cuda" else 96)
     bs = args.batch_size or (64 if args.device == "cuda" else 8)
     prompts = load_prompts(n, args.dataset, args.prompts)
-    peaks = {f"{args.peak_tflops:g} TFLOP/s (--peak-tflops)": args.peak_tflops * 1e12}
+    peaks = {f"{args.peak_tflops:g} TFLOP/s (--peak-tflops)": args.peak_tflops * 1e12} if args.device == "cuda" else {}
     if args.device == "cuda":
         print(f"GPU: {torch.cuda.get_device_name()}, torch {torch.__version__}")
-        measured = matmul_tflops()
-        print(f"bf16 8192^3 matmul: {measured:.0f} TFLOP/s measured")
-        peaks[f"measured matmul {measured:.0f} TFLOP/s"] = measured * 1e12
-    model, tok = build_model(args.size, args.device, args.layers, args.hidden)
-    params = sum(p.numel() for p in model.parameters())
-    print(f"model: {args.size} ({params / 1e6:.1f}M params), device {args.device}, {n} items, "
-          f"batch {bs}, torch threads {torch.get_num_threads()}, attention {getattr(model.config, '_attn_implementation', '?')}")
+    measured = matmul_tflops(args.device, dtype)
+    print(f"{dtype} square matmul on {args.device}: {measured:.3f} TFLOP/s measured")
+    peaks[f"measured matmul {measured:.3g} TFLOP/s"] = measured * 1e12
+    model, tok = build_model(args.size, args.device, args.layers, args.hidden, dtype)
+    shape = ModelShape.of(model)
+    print(f"model: {args.size} ({shape.params / 1e6:.1f}M params, {shape.non_embedding / 1e6:.1f}M without "
+          f"embeddings), {dtype} (--dtype {args.dtype}), device {args.device}, {n} items, batch {bs}, "
+          f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"attention {getattr(model.config, '_attn_implementation', '?')}")
 
-    def mfu(tokens: int, seconds: float) -> str:
-        return ", ".join(f"{100 * 2 * params * tokens / seconds / peak:.1f}% of {name}" for name, peak in peaks.items())
+    def mfu(scorer, seconds: float) -> str:
+        flops = run_flops(shape, scorer)
+        return "; ".join(f"MFU of {name}: {100 * flops.formula / seconds / peak:.1f}% by 2*params*tokens, "
+                         f"{100 * flops.computed / seconds / peak:.1f}% by FLOPs computed" for name, peak in peaks.items())
 
     hflm_bs = args.hflm_batch_size or bs
     lm = None if args.skip_baseline else make_hflm(model, tok, int(hflm_bs) if str(hflm_bs).isdigit() else hflm_bs)
     runs = {"cvalues": lambda p: cvalues_score(model, tok, p, bs, None)}
     if lm is not None:
-        runs["lm-eval HFLM"] = lambda p: (hflm_score(lm, p), 0)
+        runs["lm-eval HFLM"] = lambda p: (hflm_score(lm, p), None)
         if not args.skip_two_forward:
             runs["two-forward (old)"] = lambda p: two_forward_score(model, tok, p, bs)
     for run in runs.values():
         run(prompts[:bs])  # warm-up: first calls pay for allocator growth and kernel selection
     scores, seconds = _alternate(runs, prompts, args.repeats, args.device)
     t_ours = median(seconds["cvalues"])
-    our_tokens = scores["cvalues"][1]
+    scorer = scores["cvalues"][1]
     for name, times in seconds.items():
-        extra = f", {our_tokens / t_ours:,.0f} tokens/s" if name == "cvalues" else ""
+        extra = f", {scorer.tokens_seen / t_ours:,.0f} tokens/s" if name == "cvalues" else ""
         if name == "lm-eval HFLM" and lm is not None:
             extra = f"; lm-eval {_version('lm_eval')}, batch_size {lm.batch_size}, logits_cache {lm.logits_cache}"
         spread = f", runs {', '.join(f'{t:.2f}' for t in times)} s" if len(times) > 1 else ""
         print(f"{name:<18}: {n / median(times):8.2f} items/s  (median {median(times):.2f} s{spread}{extra})")
+    print(f"cvalues batch {bs} FLOPs: {run_flops(shape, scorer).describe(t_ours)}")
+    print(f"cvalues batch {bs}: {mfu(scorer, t_ours)}")
     if args.device == "cuda" or args.size == "1.5b":
-        gpu_figures(model, tok, prompts, bs, (our_tokens, t_ours), mfu, args.device)
+        gpu_figures(model, tok, prompts, mfu, args.device)
     ours = scores["cvalues"][0]
     for name in [k for k in runs if k != "cvalues"]:
         theirs = scores[name][0]
@@ -272,15 +285,13 @@ def _alternate(runs, prompts, repeats: int, device: str):
     return scores, seconds
 
 
-def gpu_figures(model, tok, prompts, bs, batch_run, mfu, device) -> None:
+def gpu_figures(model, tok, prompts, mfu, device) -> None:
     """Token-budget batching (``--batch-size auto``) and the model alone (tokenised before the
-    clock), with MFU for each."""
+    clock), with MFU by both FLOP counts for each."""
     n = len(prompts)
-    our_tokens, t_ours = batch_run
-    (_, auto_tokens), t_auto = timed(lambda: cvalues_score(model, tok, prompts, 512, 1 << 16), device)
-    print(f"cvalues auto batch: {n / t_auto:8.2f} items/s ({t_auto:.2f} s), {auto_tokens / t_auto:,.0f} tokens/s, "
-          f"MFU (2*params*tokens/time) {mfu(auto_tokens, t_auto)}")
-    print(f"cvalues batch {bs}: MFU {mfu(our_tokens, t_ours)}")
+    (_, scorer), t_auto = timed(lambda: cvalues_score(model, tok, prompts, 512, 1 << 16), device)
+    print(f"cvalues auto batch: {n / t_auto:8.2f} items/s ({t_auto:.2f} s), {scorer.tokens_seen / t_auto:,.0f} "
+          f"tokens/s; {mfu(scorer, t_auto)}")
     from cvalues_build.evaluation.loglik import LoglikScorer, encode_requests
 
     reqs = encode_requests(tok, prompts, CHOICES)
@@ -288,8 +299,8 @@ def gpu_figures(model, tok, prompts, bs, batch_run, mfu, device) -> None:
         scorer = LoglikScorer(model, tok)
         _, t_model = timed(lambda b=budget, sc=scorer: sc.score(reqs, batch_size=1024, token_budget=b,
                                                                 adaptive=True), device)
-        print(f"cvalues pre-tokenised, budget {budget}: {n / t_model:8.2f} items/s ({t_model:.2f} s), "
-              f"MFU {mfu(scorer.tokens_seen, t_model)}")
+        print(f"cvalues pre-tokenised, budget {budget}: {n / t_model:8.2f} items/s ({t_model:.2f} s); "
+              f"{mfu(scorer, t_model)}")
 
 
 def _version(pkg: str) -> str:

@@ -98,3 +98,22 @@ def test_pad_batch_sides():
     assert ids == [[5, 6, 7], [8, 0, 0]] and mask == [[1, 1, 1], [1, 0, 0]] and offsets == [0, 0]
     with pytest.raises(ValueError, match="padding side"):
         pad_batch([[1]], 0, "middle")
+
+
+@pytest.mark.parametrize("side, head_positions", [("right", 2 * 2), ("left", 2 * 1)])
+def test_flop_counters_follow_what_the_pass_computed(side, head_positions):
+    """The bench's FLOPs-computed figure rests on these: the LM head runs at the union of the
+    rows' scored columns for every row (right padding puts two lengths in two columns, left
+    padding lines them up), and causal attention sees L(L+1)/2 pairs per row of L real tokens."""
+    model, tok = build_demo_model(seed=5)
+    reqs = [encode_request(tok, "问题好", ["1", "2"]), encode_request(tok, "问题好不好", ["1", "2"])]
+    assert [len(r.tokens) for r in reqs] == [4, 6]  # bos + characters
+    scorer = LoglikScorer(model, tok, padding_side=side)
+    scorer.score(reqs, batch_size=2)
+    assert scorer.head_positions == head_positions
+    assert scorer.attention_pairs == 4 * 5 // 2 + 6 * 7 // 2
+    scorer.score([encode_request(tok, "问题", ["1", "2号"])], batch_size=1)  # the shared-prefix fallback
+    # prefix [bos, 问, 题] (the cut keeps a token in each suffix), with the head at its last position
+    # only; then the suffixes ["1", pad] and ["2", "号"], with the head at every column
+    assert scorer.head_positions == head_positions + 1 + 2 * 2
+    assert scorer.attention_pairs == 4 * 5 // 2 + 6 * 7 // 2 + 3 * 4 // 2 + (1 * 3 + 1) + (2 * 3 + 3)

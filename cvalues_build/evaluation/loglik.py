@@ -63,7 +63,10 @@ def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, side: str) -> tuple[li
 
 
 class LoglikScorer:
-    """Scores requests with a causal LM. ``tokens_seen`` counts the real (unpadded) tokens run."""
+    """Scores requests with a causal LM. ``tokens_seen`` counts the real (unpadded) tokens run,
+    ``head_positions`` the positions the LM head computed logits for (padded rows included), and
+    ``attention_pairs`` the causal (query, key) pairs of real tokens: the bench counts the FLOPs
+    actually computed from them."""
 
     def __init__(self, model: Any, tokenizer: Any, padding_side: str | None = None):
         self.model = model
@@ -73,6 +76,8 @@ class LoglikScorer:
         self.pad_id = pad if pad is not None else (tokenizer.eos_token_id or 0)
         self.device = next(model.parameters()).device
         self.tokens_seen = 0
+        self.head_positions = 0
+        self.attention_pairs = 0
         self._positions = _accepts(model, "position_ids")
         self._keep = _accepts(model, "logits_to_keep")
         self._cache_name = _cache_arg(model)
@@ -104,6 +109,8 @@ class LoglikScorer:
             cols = [column[p] for p in row] if column is not None else row
             rows.append(logits[r, cols].float().log_softmax(-1))
         self.tokens_seen += sum(len(s) for s in seqs)
+        self.head_positions += len(seqs) * (len(keep) if self._keep else len(ids[0]))
+        self.attention_pairs += sum(len(s) * (len(s) + 1) // 2 for s in seqs)
         return rows, out
 
     def _score_single_pass(self, reqs: list[Request]) -> list[list[float]]:
@@ -149,6 +156,8 @@ class LoglikScorer:
             kwargs["position_ids"] = torch.arange(cut, cut + width, device=self.device).expand(k, -1)
         suffix_lp = self.model(**kwargs).logits.float().log_softmax(-1)
         self.tokens_seen += sum(len(s) for s in suffixes)
+        self.head_positions += k * width
+        self.attention_pairs += sum(len(s) * cut + len(s) * (len(s) + 1) // 2 for s in suffixes)
         results = []
         for c, (suffix, start) in enumerate(zip(suffixes, req.starts, strict=True)):
             full = req.tokens + suffix
