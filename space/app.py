@@ -84,7 +84,7 @@ def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Bl
     generate = {"concurrency_limit": config.concurrency_limit, "concurrency_id": "generate"}
     with gr.Blocks(title=config.title, delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown(INTRO)
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight (no "⋯" menu)
             with gr.Tab("⚔️ 竞技场 Arena", id="arena"):
                 voted = _arena_tab(svc, generate)
             with gr.Tab("🏷️ 标注 Label", id="label"):
@@ -218,8 +218,8 @@ def _leaderboard_tab(svc: SpaceService) -> tuple[list[Any], Any]:
     gr.Markdown("Bradley–Terry 评分（400·θ+1000，95% 自助法区间）与人工标注、自动多选题得分并列。"
                 " Human ratings beside `cvalues eval` multi-choice scores; Kendall τ shows where they disagree.")
     refresh_button = gr.Button("🔄 刷新 · Refresh")
-    table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=True, elem_id="cv-board")
-    plot = gr.Plot(label="Ratings with 95% intervals")
+    table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=False, elem_id="cv-board")
+    plot = gr.Plot(label="Ratings with 95% intervals", show_label=False, elem_id="cv-plot")  # the figure has a title
     agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
     domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
     note = gr.Markdown()

@@ -63,21 +63,33 @@ def space(tmp_path_factory) -> Iterator[SpaceServer]:
 
 
 @pytest.fixture(scope="module")
-def page(space):
+def browser(space):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-        # Loopback only: anything else (web fonts, CDNs) is refused here rather than left to time out.
-        context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
-            (space.url, "data:", "blob:")) else route.abort())
-        page = context.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
-        page.goto(space.url, wait_until="domcontentloaded")
-        page.locator("#cv-prompt textarea").wait_for()
-        yield page
+        yield browser
         browser.close()
+
+
+def open_page(browser, space: SpaceServer, width: int, height: int):
+    """The Space in a new browser context of ``width`` × ``height`` CSS pixels."""
+    context = browser.new_context(viewport={"width": width, "height": height}, locale="zh-CN")
+    # Loopback only: anything else (web fonts, CDNs) is refused here rather than left to time out.
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith(
+        (space.url, "data:", "blob:")) else route.abort())
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(space.url, wait_until="domcontentloaded")
+    page.locator("#cv-prompt textarea").wait_for()
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, space):
+    page = open_page(browser, space, 1280, 900)
+    yield page
+    page.context.close()
 
 
 def _reply(page, side: str) -> str:
@@ -149,6 +161,7 @@ def test_battle_stream_vote_reveal_and_leaderboard(page, space, report):
     counts = board_battles(page, lambda c: c.get(model_a) == 1)
     assert counts[model_a] == counts[model_b] == 1
     assert all(n == 0 for m, n in counts.items() if m not in (model_a, model_b))
+    assert header_lines(page) == {h: 1 for h in header_lines(page)}  # audit item 16: no header wraps
     report(f"browser: a battle streamed (A {len(seen['a'])} chars, B {len(seen['b'])} chars, "
            f"{len(seen['snapshots'])} partial views), votes locked until done, the vote revealed "
            f"{model_a} vs {model_b}, the leaderboard shows 1 battle each")
@@ -221,3 +234,44 @@ def test_an_empty_prompt_gets_one_message_and_no_error_badges(page, report):
     report(f"empty prompt: one message in the status line; {marks['toasts']} toasts, {marks['badges']} error badges")
     assert marks == {"toasts": 0, "badges": 0}
     assert page.get_by_text("Write a prompt or draw one first").count() == 1
+
+
+def header_lines(page) -> dict[str, int]:
+    """Each leaderboard header and the number of lines its text takes on screen."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('#cv-board th')].map(th => {
+        const tops = new Set(), walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            if (!node.textContent.trim() || node.parentElement.closest('button')) continue;
+            const range = document.createRange();
+            range.selectNodeContents(node);  // one rectangle per line the text takes
+            for (const r of range.getClientRects()) if (r.width > 0) tops.add(Math.round(r.top));
+        }
+        return [th.title || th.innerText.trim(), tops.size];
+    }))""")
+
+
+def test_a_phone_reaches_every_tab_and_nothing_overflows(browser, space, report):
+    """Audit item 17: at 390 px the Label and Leaderboard tabs hid behind an unlabelled "⋯", the
+    leaderboard's headers wrapped one character per line into a ~400 px header, the last row was
+    clipped and the plot's label covered its title. Each tab is opened from the tab bar and
+    photographed; nothing may overflow the page sideways."""
+    phone = open_page(browser, space, 390, 844)
+    widths = {}
+    for name in ("Arena", "Label", "Leaderboard"):
+        tab = phone.get_by_role("tab", name=name)
+        assert tab.is_visible(), f"the {name} tab is not in the tab bar at 390 px"
+        tab.click()
+        time.sleep(1)
+        phone.screenshot(path=SHOTS / f"space_phone_{name.lower()}.png", full_page=True)
+        widths[name] = phone.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    lines = header_lines(phone)
+    viewport = phone.evaluate("""() => { const v = document.querySelector('#cv-board .virtual-table-viewport');
+        return [v.scrollHeight, v.clientHeight]; }""")
+    plot_labels = sum(label.is_visible() for label in phone.locator("#cv-plot [data-testid='block-label']").all())
+    report(f"phone 390 px: page width per tab {widths}; header lines {lines}; board viewport "
+           f"{viewport[0]}/{viewport[1]} px; visible plot labels {plot_labels}; screenshots space_phone_*.png")
+    phone.context.close()
+    assert all(scroll <= inner for scroll, inner in widths.values()), widths
+    assert lines and all(n == 1 for n in lines.values()), lines
+    assert viewport[0] <= viewport[1] + 1, "the board's last row is cut off"
+    assert plot_labels == 0
