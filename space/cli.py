@@ -39,14 +39,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     nested = space.add_subparsers(dest="space_command", metavar="bundle")
     bundle = nested.add_parser("bundle", help="assemble an uploadable Space folder",
-                               description="Copy the app, requirements, README and packages into OUT.")
-    bundle.add_argument("out", type=Path, metavar="OUT")
+                               description="Copy the app, requirements, README and packages into OUT, with a "
+                                           "manifest of every file written (--push uploads exactly those).")
+    bundle.add_argument("out", type=Path, metavar="OUT", help="the Space folder to write (new, or an earlier bundle)")
     bundle.add_argument("--models", dest="bundle_models", type=Path, metavar="FILE",
-                        help="models file to ship as models.yaml (default: the demo models)")
+                        help="models file to ship as models.yaml (without it: the random demo models)")
+    bundle.add_argument("--dataset", dest="bundle_dataset", type=Path, metavar="DIR",
+                        help="a `cvalues build` folder whose prompt configs the Space draws from "
+                             "(without it: the 72 sample prompts)")
     bundle.add_argument("--results", dest="bundle_results", type=Path, metavar="DIR",
-                        help="results folder to ship for the leaderboard")
-    bundle.add_argument("--overwrite", action="store_true", help="replace OUT if it is not empty")
-    bundle.add_argument("--push", metavar="REPO_ID", help="upload the folder to this Space (ORG/NAME)")
+                        help="folder of `cvalues eval` results; only its results.json files are shipped")
+    bundle.add_argument("--overwrite", action="store_true",
+                        help="replace OUT when its manifest proves it an earlier bundle (only the files it lists)")
+    bundle.add_argument("--push", metavar="REPO_ID", help="upload the bundle's listed files to this Space (ORG/NAME)")
     bundle.add_argument("--private", action="store_true", help="create the Space as private")
     bundle.set_defaults(func=cmd_bundle)
 
@@ -106,16 +111,23 @@ def cmd_space(args: argparse.Namespace) -> int:
 
 
 def cmd_bundle(args: argparse.Namespace) -> int:
-    from .bundle import bundle, push
+    from cvalues_build.core.manifest import ManifestError
+
+    from .bundle import DEMO_WARNING, bundle, push
 
     try:
         out = bundle(args.out, models_file=args.bundle_models, results_dir=args.bundle_results,
-                     overwrite=args.overwrite)
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
+                     dataset_dir=args.bundle_dataset, overwrite=args.overwrite)
+    except (FileExistsError, FileNotFoundError, ValueError, ManifestError) as err:
         return _fail(str(err))
+    if args.bundle_models is None:
+        print(f"\n{'!' * 100}\n{DEMO_WARNING}\n{'!' * 100}\n", file=sys.stderr)
     print(f"Space folder ready: {out}")
     if args.push:
-        url = push(out, args.push, private=args.private)
+        try:
+            url = push(out, args.push, private=args.private)
+        except RuntimeError as err:  # ManifestError, or the upload's own refusal: nothing was uploaded
+            return _fail(str(err))
         print(f"uploaded to {url}")
     return 0
 

@@ -28,7 +28,8 @@ class SpaceConfig:
     bootstrap_rounds: int = 100
     seed: int = 0
     concurrency_limit: int = 2  # generations running at once (per event queue)
-    device: str = "auto"
+    device: str = "auto"  # where models load
+    run_device: str | None = None  # where they generate, if elsewhere (ZeroGPU: load on cpu, run on cuda)
     sync_folder: Path | None = None  # append-only export files for the Hub mirror
     title: str = "CValues Arena · 中文大模型价值观评测"
 
@@ -51,10 +52,17 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, not {value!r}") from err
 
 
+def on_zero_gpu() -> bool:
+    """Whether this is a ZeroGPU Space: Hugging Face sets SPACES_ZERO_GPU there (the ``spaces``
+    package reads the same variable)."""
+    return os.environ.get("SPACES_ZERO_GPU", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def config_from_env(base: Path | None = None) -> SpaceConfig:
     """Settings for a deployed Space: ``CVALUES_MODELS`` (a models file; default ``models.yaml``
     next to the app, else the demo models), ``CVALUES_DB``, ``CVALUES_DATASET``, ``CVALUES_RESULTS``,
-    ``CVALUES_RATE_LIMIT``, ``CVALUES_BOOTSTRAP``."""
+    ``CVALUES_RATE_LIMIT``, ``CVALUES_BOOTSTRAP``. On ZeroGPU models load on the CPU and run on
+    "cuda" inside each GPU call."""
     base = base or Path.cwd()
     models_file = os.environ.get("CVALUES_MODELS") or next(
         (str(p) for p in (base / "models.yaml", base / "models.json") if p.is_file()), None)
@@ -69,4 +77,6 @@ def config_from_env(base: Path | None = None) -> SpaceConfig:
         rate_limit=_int_env("CVALUES_RATE_LIMIT", 10),
         bootstrap_rounds=_int_env("CVALUES_BOOTSTRAP", 100),
         sync_folder=db.parent / "votes_sync",
+        device="cpu" if on_zero_gpu() else "auto",
+        run_device="cuda" if on_zero_gpu() else None,
     )

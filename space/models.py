@@ -152,11 +152,25 @@ class ModelPool:
     once. Opening runs one model at a time: it happens once per model, and the hf backend's
     loads share one lock anyway (transformers' lazy imports are not thread-safe)."""
 
-    def __init__(self, specs: Sequence[ModelSpec], device: str = "auto"):
+    def __init__(self, specs: Sequence[ModelSpec], device: str = "auto", run_device: str | None = None):
+        """Models load on ``device``; with ``run_device`` they generate there instead (ZeroGPU:
+        loaded on "cpu" at start-up, moved to "cuda" inside each @spaces.GPU call)."""
         self.specs = {s.name: s for s in specs}
-        self.device = device
+        self.device, self.run_device = device, run_device
         self._cache: dict[str, Backend] = {}
         self._lock = threading.Lock()
+
+    def preload(self) -> None:
+        """Open every model now rather than on first use."""
+        for name in self.specs:
+            self.get(name)
+
+    def for_generation(self, name: str) -> Backend:
+        """The model, on the device it generates on (call it inside the GPU call)."""
+        backend = self.get(name)
+        if self.run_device:
+            backend.move_to(self.run_device)
+        return backend
 
     def get(self, name: str) -> Backend:
         if name not in self.specs:
@@ -193,7 +207,7 @@ def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterat
         merged.put((k, None))
 
     for k, name in enumerate(names):
-        backend = pool.get(name)
+        backend = pool.for_generation(name)
         threading.Thread(target=read, args=(k, backend, pool.specs[name].settings()), daemon=True).start()
 
     finished = 0

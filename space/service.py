@@ -55,7 +55,7 @@ class SpaceService:
             self.store, [m.name for m in config.models], [m.weight for m in config.models],
             rate_limit=config.rate_limit, on_record=self.sync.append if self.sync else None,
         )
-        self.pool = pool or ModelPool(config.models, device=config.device)
+        self.pool = pool or ModelPool(config.models, device=config.device, run_device=config.run_device)
         if prompts is None:
             prompts = load_dataset_prompts(config.dataset_dir) if config.dataset_dir else default_prompts()
         self.prompts = PromptPool(prompts)
@@ -63,6 +63,10 @@ class SpaceService:
         self._rng_lock = threading.Lock()
         self._board: tuple[tuple[int, int], float, Leaderboard] | None = None
         self._board_lock = threading.Lock()
+
+    def load_models(self) -> None:
+        """Load every model now (a ZeroGPU Space does it at import time, on the CPU)."""
+        self.pool.preload()
 
     def annotator(self, session: str | None) -> str:
         return self.store.annotator_id(session or "anonymous")

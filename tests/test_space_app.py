@@ -218,46 +218,6 @@ def test_cli_help_does_not_import_gradio_or_torch():
     assert out.split()[0] == "False"
 
 
-def test_bundle_is_an_uploadable_space(tmp_path):
-    import yaml
-
-    from cvalues_build.cli import main
-
-    models = tmp_path / "models.yaml"
-    models.write_text("- {name: a, path: demo:1}\n- {name: b, path: demo:2}\n", encoding="utf-8")
-    out = tmp_path / "space"
-    assert main(["space", "bundle", str(out), "--models", str(models)]) == 0
-    front = yaml.safe_load((out / "README.md").read_text(encoding="utf-8").split("---")[1])
-    assert front["sdk"] == "gradio" and front["app_file"] == "app.py" and front["sdk_version"] == gr.__version__
-    assert front["suggested_hardware"] and front["license"] == "apache-2.0"
-    for path in ("app.py", "requirements.txt", "models.yaml", "cvalues_space/app.py", "cvalues_space/store.py",
-                 "cvalues_build/records.py", "cvalues_build/taxonomy.py"):
-        assert (out / path).is_file(), path
-    assert not list(out.rglob("__pycache__"))
-    assert main(["space", "bundle", str(out)]) == 2  # not empty: refuses without --overwrite
-    assert main(["space", "bundle", str(out), "--overwrite"]) == 0
-
-
-@pytest.mark.slow
-def test_bundled_app_imports_standalone(tmp_path):
-    """The bundle's app.py builds the page from the copied packages alone (no installed cvalues)."""
-    import subprocess
-
-    from cvalues_space.bundle import bundle
-
-    out = bundle(tmp_path / "space")
-    code = ("import sys, os; sys.path.insert(0, os.getcwd()); import app; "
-            "import cvalues_space; print(type(app.demo).__name__, cvalues_space.__file__)")
-    env = {"CVALUES_DB": str(tmp_path / "v.sqlite3"), "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin",
-           "GRADIO_ANALYTICS_ENABLED": "False", "HOME": str(tmp_path)}
-    # The bundle's own folder comes first on sys.path, so its copies win over the editable install.
-    proc = subprocess.run([sys.executable, "-s", "-c", code], cwd=out, env=env, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    kind, location = proc.stdout.split()
-    assert kind == "Blocks" and location.startswith(str(out))
-
-
 def _help(capsys, *argv: str) -> str:
     from cvalues_build.cli import main
 

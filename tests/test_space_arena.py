@@ -306,3 +306,28 @@ def test_the_service_draws_label_tasks_from_the_pool_or_a_fresh_generation(tmp_p
         only_safety.close()
     finally:
         svc.close()
+
+
+def test_on_zero_gpu_models_load_on_the_cpu_and_generate_on_the_run_device(monkeypatch):
+    """Audit item 18: ZeroGPU wants models loaded at import time on the CPU and moved to the GPU
+    inside the @spaces.GPU call; the pool moves each model when a generation asks for it."""
+    import cvalues_space.models as models
+
+    class Recorder:
+        def __init__(self, spec: str, **options):
+            self.options, self.moves = options, []
+
+        def move_to(self, device: str) -> None:
+            self.moves.append(device)
+
+        def stream(self, prompt: str, settings):
+            yield f"loaded on {self.options['device']}, ran on {(self.moves or ['the same'])[-1]}"
+
+    monkeypatch.setattr(models, "open_backend", Recorder)
+    pool = models.ModelPool(demo_specs((1, 2)), device="cpu", run_device="cuda")
+    pool.preload()
+    assert pool.loaded() == ["demo:1", "demo:2"] and [pool.get(n).moves for n in pool.loaded()] == [[], []]
+    final = list(models.stream_replies(pool, ["demo:1", "demo:2"], "问"))[-1]
+    assert final == ["loaded on cpu, ran on cuda"] * 2
+    plain = models.ModelPool(demo_specs((1, 2)), device="cpu")
+    assert list(models.stream_replies(plain, ["demo:1"], "问"))[-1] == ["loaded on cpu, ran on the same"]

@@ -9,3 +9,12 @@ def sample_prompts():
     from .sources.sample import sample_prompts as read
 
     return read() if SAMPLE_FILE.exists() else []
+
+
+def upload_listed(api, folder, manifest, **where):
+    """Upload exactly the files ``manifest`` lists, each by its own path, read through a
+    hash-checked handle and never through a symlink (``publish.upload_listed``): the dataset's push
+    and the Space's bundle push the same way."""
+    from .publish import upload_listed as upload
+
+    return upload(api, folder, manifest, **where)

@@ -133,6 +133,12 @@ class Backend(ABC):
             "which loglik mode needs: use --mode generate"
         )
 
+    def move_to(self, device: str) -> None:
+        """Run on ``device`` from now on. The Space on ZeroGPU loads every model on the CPU at
+        start-up and moves it to "cuda" inside each GPU call; a backend with nothing local to move
+        (an API) ignores it."""
+        return None
+
     def close(self) -> None:
         """Release what the backend holds (connections, threads)."""
         return None

@@ -75,6 +75,13 @@ class HFBackend(Backend):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "dtype": self.dtype, "device": self.device}
 
+    def move_to(self, device: str) -> None:
+        import torch
+
+        if torch.device(device).type != torch.device(self.device).type:
+            self.model.to(device)
+            self.device = str(next(self.model.parameters()).device)
+
     def usage(self) -> dict[str, int]:
         return {"tokens": sum(c.tokens_seen for c in self._counters)}
 
