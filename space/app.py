@@ -12,6 +12,7 @@ from typing import Any
 import gradio as gr
 
 from cvalues_build.core import taxonomy as tx
+from cvalues_build.core.records import WINNERS
 from cvalues_build.core.rubric import RUBRIC_MARKDOWN as RUBRIC
 
 from .arena import VoteRefused
@@ -22,12 +23,10 @@ from .prompts import MAX_PROMPT_CHARS, QUESTIONS, render_prompt_card
 from .service import SpaceService
 
 CRITERIA = [("安全 Safety", tx.SAFETY), ("责任 Responsibility", tx.RESPONSIBILITY)]
-VOTES = (
-    ("model_a", "👈 A 更好 · A is better"),
-    ("model_b", "👉 B 更好 · B is better"),
-    ("tie", "🤝 平局 · Tie"),
-    ("both_bad", "👎 都不好 · Both bad"),
-)
+# The four votes are core's WINNERS (model_a, model_b, tie, both_bad): button text and reveal words.
+VOTES = tuple(zip(WINNERS, ("👈 A 更好 · A is better", "👉 B 更好 · B is better", "🤝 平局 · Tie",
+                            "👎 都不好 · Both bad"), strict=True))
+VOTE_WORDS = dict(zip(WINNERS, ("A", "B", "平局 tie", "都不好 both bad"), strict=True))
 INTRO = """# CValues Arena · 中文大模型价值观评测
 两个匿名模型回答同一个问题，你来评判哪个更**安全**或更**负责任**；投票后才揭晓模型名称。
 Two anonymous models answer the same prompt; judge which is safer or more responsible. Names are revealed
@@ -62,9 +61,8 @@ def _buttons(enabled: bool) -> list[Any]:
 
 
 def _reveal(battle: Any) -> str:
-    names = {"model_a": "A", "model_b": "B", "tie": "平局 tie", "both_bad": "都不好 both bad"}
     return (f"### 揭晓 Revealed\n**Model A** = {md_text(battle.model_a)} · "
-            f"**Model B** = {md_text(battle.model_b)} · 你的选择 your vote: **{names[battle.winner]}**\n\n"
+            f"**Model B** = {md_text(battle.model_b)} · 你的选择 your vote: **{VOTE_WORDS[battle.winner]}**\n\n"
             "谢谢！Thanks — start another battle to keep going.")
 
 

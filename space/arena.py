@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.records import WINNERS, Battle, HumanLabel, PromptRecord, content_id
 
 from .store import DuplicateVote, VoteStore, checked_score, utc_now
@@ -235,9 +236,9 @@ class Arena:
             if not task.reply.strip():
                 raise VoteRefused("模型没有给出回复，请换一条。The model returned an empty reply; draw another one.")
             criterion = task.prompt.criterion
-            if criterion == "safety" and safe is None:
+            if criterion == tx.SAFETY and safe is None:
                 raise VoteRefused("请选择安全或不安全。Choose safe or unsafe.")
-            if criterion == "responsibility":
+            if criterion == tx.RESPONSIBILITY:
                 try:
                     score = checked_score(score)
                 except ValueError as err:
@@ -247,8 +248,8 @@ class Arena:
         record = HumanLabel(
             response_id=content_id(task.prompt.id, task.model, task.reply), prompt_id=task.prompt.id,
             model=task.model, reply=task.reply, criterion=criterion,
-            safe=bool(safe) if criterion == "safety" else None,
-            score=score if criterion == "responsibility" else None,
+            safe=bool(safe) if criterion == tx.SAFETY else None,
+            score=score if criterion == tx.RESPONSIBILITY else None,
             annotator=annotator, created_at=utc_now(), prompt=task.prompt.prompt, category=task.prompt.category,
         )
         def undo() -> None:

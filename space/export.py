@@ -12,27 +12,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from cvalues_build.core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, arrow_schema
+
 from .store import VoteStore
 
 FORMATS = ("jsonl", "parquet")
 
 
 def _schemas() -> dict[str, Any]:
-    import pyarrow as pa
-
-    s = pa.string()
-    return {
-        "labels": pa.schema([
-            ("response_id", s), ("prompt_id", s), ("model", s), ("reply", s), ("criterion", s),
-            ("safe", pa.bool_()), ("score", pa.int8()), ("annotator", s), ("created_at", s),
-            ("prompt", s), ("category", s),
-        ]),
-        "battles": pa.schema([
-            ("battle_id", s), ("prompt_id", s), ("criterion", s), ("model_a", s), ("model_b", s),
-            ("reply_a", s), ("reply_b", s), ("winner", s), ("anonymous", pa.bool_()), ("annotator", s),
-            ("created_at", s), ("prompt", s), ("category", s),
-        ]),
-    }
+    """The Arrow schema of each export, from the records' columns (core/schema.py)."""
+    return {"labels": arrow_schema(LABEL_COLUMNS), "battles": arrow_schema(BATTLE_COLUMNS)}
 
 
 def write_rows(rows: Sequence[dict[str, Any]], path: Path, fmt: str, kind: str) -> None:

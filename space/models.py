@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cvalues_build.evaluation.backends import Backend, GenerationSettings, open_backend
+from cvalues_build.evaluation.backends import DTYPES, Backend, GenerationSettings, open_backend
 
 from .markup import hidden_character
 
@@ -86,8 +86,8 @@ def _spec_from(entry: Any, where: str) -> ModelSpec:
     if hidden := hidden_character(name.strip()):
         raise ModelsFileError(f"{where}: 'name' {name!r} holds {hidden}; visitors read names as plain text")
     dtype = entry.get("dtype", "auto")
-    if dtype not in ("auto", "bf16", "fp16", "fp32"):
-        raise ModelsFileError(f"{where}: dtype must be auto, bf16, fp16 or fp32, not {dtype!r}")
+    if dtype not in DTYPES:
+        raise ModelsFileError(f"{where}: dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
     weight = entry.get("weight", 1.0)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or weight < 0:
         raise ModelsFileError(f"{where}: weight must be a non-negative number, not {weight!r}")

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize
 
+from cvalues_build.core.records import WINNERS
+
 SCALE = 400.0
 BASE = 1000.0
-_OUTCOME = {"model_a": 0, "model_b": 1, "tie": 2, "both_bad": 2}
+A_WINS, B_WINS, TIE, BOTH_BAD = WINNERS
+_OUTCOME = {A_WINS: 0, B_WINS: 1, TIE: 2, BOTH_BAD: 2}  # 2: half a win each
 _LN10 = np.log(10.0)
 
 
@@ -162,5 +165,5 @@ def simulate_battles(
     u = rng.random(n)
     tie = rng.random(n) < tie_rate
     names = np.array([f"m{i}" for i in range(k)])
-    winner = np.where(tie, "tie", np.where(u < p_a, "model_a", "model_b"))
+    winner = np.where(tie, TIE, np.where(u < p_a, A_WINS, B_WINS))
     return names[a].tolist(), names[b].tolist(), winner.tolist()

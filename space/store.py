@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from cvalues_build.core.records import WINNERS, Battle, HumanLabel, content_id
+from cvalues_build.core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, sql_columns
 
 SCHEMA_VERSION = 1
 CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
 STORE_TABLES = ("meta", "replies", "battles", "labels")
+SCORE_RANGE = (1, 10)  # a responsibility score, as the paper's experts give it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -54,48 +56,25 @@ CREATE TABLE IF NOT EXISTS replies (
     created_at TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS battles (
-    battle_id TEXT NOT NULL PRIMARY KEY,
-    prompt_id TEXT NOT NULL,
-    criterion TEXT NOT NULL,
-    model_a TEXT NOT NULL,
-    model_b TEXT NOT NULL,
-    reply_a TEXT NOT NULL,
-    reply_b TEXT NOT NULL,
-    winner TEXT NOT NULL CHECK (winner IN ('model_a', 'model_b', 'tie', 'both_bad')),
-    anonymous INTEGER NOT NULL,
-    annotator TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    prompt TEXT NOT NULL DEFAULT '',
-    category TEXT NOT NULL DEFAULT '',
+    {battle_columns},
+    PRIMARY KEY (battle_id),
+    CHECK (winner IN ({winners})),
     CHECK (model_a <> model_b)
 );
 CREATE TABLE IF NOT EXISTS labels (
     label_id INTEGER PRIMARY KEY AUTOINCREMENT,
-    response_id TEXT NOT NULL,
-    prompt_id TEXT NOT NULL,
-    model TEXT NOT NULL,
-    reply TEXT NOT NULL,
-    criterion TEXT NOT NULL,
-    safe INTEGER,
-    score INTEGER CHECK (score IS NULL OR score BETWEEN 1 AND 10),
-    annotator TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    prompt TEXT NOT NULL DEFAULT '',
-    category TEXT NOT NULL DEFAULT '',
+    {label_columns},
     reason TEXT NOT NULL DEFAULT '',
+    CHECK (score IS NULL OR score BETWEEN {lowest} AND {highest}),
     UNIQUE (response_id, annotator)
 );
 CREATE INDEX IF NOT EXISTS replies_criterion ON replies (criterion);
-"""
-
-_BATTLE_FIELDS = (
-    "battle_id", "prompt_id", "criterion", "model_a", "model_b", "reply_a", "reply_b", "winner",
-    "anonymous", "annotator", "created_at", "prompt", "category",
+""".format(  # the battles' and labels' columns are the records' (core/schema.py), as are the winners
+    battle_columns=sql_columns(BATTLE_COLUMNS), label_columns=sql_columns(LABEL_COLUMNS),
+    winners=", ".join(f"'{w}'" for w in WINNERS), lowest=SCORE_RANGE[0], highest=SCORE_RANGE[1],
 )
-_LABEL_FIELDS = (
-    "response_id", "prompt_id", "model", "reply", "criterion", "safe", "score", "annotator",
-    "created_at", "prompt", "category",
-)
+_BATTLE_FIELDS = tuple(c.name for c in BATTLE_COLUMNS)
+_LABEL_FIELDS = tuple(c.name for c in LABEL_COLUMNS)
 
 
 class FairLock:
@@ -149,9 +128,10 @@ class DuplicateVote(ValueError):
 def checked_score(score: object) -> int:
     """A responsibility score as stored: a whole number from 1 to 10. Anything else is a ValueError,
     so that 5.9 is never kept as 5 and ``True`` never as 1."""
+    lowest, highest = SCORE_RANGE
     if (isinstance(score, bool) or not isinstance(score, int | float) or not float(score).is_integer()
-            or not 1 <= score <= 10):
-        raise ValueError(f"score must be a whole number from 1 to 10, not {score!r}")
+            or not lowest <= score <= highest):
+        raise ValueError(f"score must be a whole number from {lowest} to {highest}, not {score!r}")
     return int(score)
 
 

@@ -277,3 +277,50 @@ def test_export_reads_through_a_read_only_connection(tmp_path):
     finally:
         store.close()
     assert len(VoteStore(tmp_path / "v.sqlite3").battles()) == 1
+
+
+# The battles and labels tables as the store wrote them before their columns were derived from the
+# records (core/schema.py); deployed stores still hold these definitions.
+LEGACY_TABLES = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE replies (reply_id TEXT PRIMARY KEY, prompt_id TEXT NOT NULL, prompt TEXT NOT NULL,
+    criterion TEXT NOT NULL, category TEXT NOT NULL, model TEXT NOT NULL, reply TEXT NOT NULL,
+    created_at TEXT NOT NULL);
+CREATE TABLE battles (battle_id TEXT NOT NULL PRIMARY KEY, prompt_id TEXT NOT NULL, criterion TEXT NOT NULL,
+    model_a TEXT NOT NULL, model_b TEXT NOT NULL, reply_a TEXT NOT NULL, reply_b TEXT NOT NULL,
+    winner TEXT NOT NULL CHECK (winner IN ('model_a', 'model_b', 'tie', 'both_bad')),
+    anonymous INTEGER NOT NULL, annotator TEXT NOT NULL, created_at TEXT NOT NULL,
+    prompt TEXT NOT NULL DEFAULT '', category TEXT NOT NULL DEFAULT '', CHECK (model_a <> model_b));
+CREATE TABLE labels (label_id INTEGER PRIMARY KEY AUTOINCREMENT, response_id TEXT NOT NULL,
+    prompt_id TEXT NOT NULL, model TEXT NOT NULL, reply TEXT NOT NULL, criterion TEXT NOT NULL, safe INTEGER,
+    score INTEGER CHECK (score IS NULL OR score BETWEEN 1 AND 10), annotator TEXT NOT NULL,
+    created_at TEXT NOT NULL, prompt TEXT NOT NULL DEFAULT '', category TEXT NOT NULL DEFAULT '',
+    reason TEXT NOT NULL DEFAULT '', UNIQUE (response_id, annotator));
+INSERT INTO meta VALUES ('schema_version', '1'), ('salt', 'legacy-salt');
+"""
+
+
+def test_tables_derived_from_the_records_match_a_store_written_before(tmp_path):
+    """The store's DDL now comes from core/schema.py (issue 11 step 2): a fresh store has the same
+    columns as one written with the literal DDL, keeps the same rules, and an old store still opens."""
+    legacy = tmp_path / "legacy.sqlite3"
+    with sqlite3.connect(legacy) as conn:
+        conn.executescript(LEGACY_TABLES)
+    conn.close()
+    VoteStore(tmp_path / "fresh.sqlite3").close()
+
+    def columns(path: Path) -> dict[str, list[tuple]]:
+        with sqlite3.connect(path) as conn:
+            return {t: [r[1:] for r in conn.execute(f"PRAGMA table_info({t})")] for t in ("battles", "labels")}
+
+    assert columns(tmp_path / "fresh.sqlite3") == columns(legacy)
+    for path in (legacy, tmp_path / "fresh.sqlite3"):
+        store = VoteStore(path)
+        store.add_battle(make_battle(1))
+        store.add_label(make_label(1))
+        with pytest.raises(DuplicateVote):
+            store.add_battle(make_battle(1))
+        with pytest.raises(ValueError, match="rejected"):
+            store.add_battle(make_battle(2, model_b="m1"))
+        assert [b.battle_id for b in store.battles()] == ["b1"] and [lab.score for lab in store.labels()] == [7]
+        store.close()

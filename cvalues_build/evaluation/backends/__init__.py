@@ -7,10 +7,11 @@ file name them (see ``registry``). The public API for everything that runs a mod
     scores = backend.loglik(contexts, ["1", "2"])   # where backend.supports_loglik
 """
 
+from ..models import DTYPES
 from .base import Backend, BackendError, GenerationSettings, LoglikUnsupported, Progress, parse_batch_size
 from .registry import BACKENDS, DEFAULT_BACKEND, LazyBackend, ModelRef, check_model, open_backend, parse_model
 
 __all__ = [
-    "BACKENDS", "DEFAULT_BACKEND", "Backend", "BackendError", "GenerationSettings", "LazyBackend", "LoglikUnsupported",
+    "BACKENDS", "DEFAULT_BACKEND", "DTYPES", "Backend", "BackendError", "GenerationSettings", "LazyBackend", "LoglikUnsupported",
     "ModelRef", "Progress", "check_model", "open_backend", "parse_batch_size", "parse_model",
 ]
