@@ -21,6 +21,7 @@ examples:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from .backends.flags import add_server_arguments
     from .models import DEVICES, DTYPES
     from .runner import MC_CONFIGS, MODES
 
@@ -54,10 +55,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the accuracy CI")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    add_server_arguments(p)
     p.set_defaults(func=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
+    from .backends.flags import server_options
     from .report import summary_table
     from .runner import EvalOptions, run_eval
 
@@ -67,7 +70,7 @@ def handle(args: argparse.Namespace) -> int:
         chat_template=args.chat_template, resume=args.resume, overwrite=args.overwrite,
         max_new_tokens=args.max_new_tokens,
         metric=args.metric, padding_side=args.padding_side, bootstrap=args.bootstrap, seed=args.seed,
-        progress=args.progress,
+        progress=args.progress, backend_options=server_options(args),
     )
     try:
         results = run_eval(opts)

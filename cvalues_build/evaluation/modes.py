@@ -49,7 +49,7 @@ def open_model(job: ShardJob) -> Backend:
     (``--dtype bf16`` with a served model)."""
     opts = job.opts
     options = {"dtype": opts.dtype, "device": job.device, "batch_size": opts.batch_size}
-    return open_backend(opts.model, padding_side=opts.padding_side,
+    return open_backend(opts.model, padding_side=opts.padding_side, **opts.backend_options,
                         **{k: v for k, v in options.items() if v != "auto"})
 
 
@@ -70,8 +70,11 @@ def score_loglik(job: ShardJob) -> dict[str, Any]:
         job.write(batch, [{"pred": LABELS[0] if lp[0] >= lp[1] else LABELS[1], "logprob_1": lp[0],
                            "logprob_2": lp[1]} for lp in scores])
 
-    backend.loglik(job.prompts(), continuations, on_batch=on_batch)
-    return _stats(backend, started)
+    try:
+        backend.loglik(job.prompts(), continuations, on_batch=on_batch)
+        return _stats(backend, started)
+    finally:
+        backend.close()
 
 
 def score_generate(job: ShardJob) -> dict[str, Any]:
@@ -90,8 +93,11 @@ def score_generate(job: ShardJob) -> dict[str, Any]:
             rows.append({"pred": parse(answer), "generation": text, "answer": answer, "chat_template": chat})
         job.write(batch, rows)
 
-    backend.generate(job.prompts(), settings, on_batch=on_batch)
-    return _stats(backend, started)
+    try:
+        backend.generate(job.prompts(), settings, on_batch=on_batch)
+        return _stats(backend, started)
+    finally:
+        backend.close()
 
 
 SCORERS: dict[str, Scorer] = {

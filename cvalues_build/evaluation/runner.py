@@ -8,7 +8,7 @@ import os
 import platform
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,7 @@ class EvalOptions:
     bootstrap: int = 1000
     seed: int = 0
     progress: bool = True
+    backend_options: dict[str, Any] = field(default_factory=dict)  # a served model's (backends/flags.py)
 
 
 def versions() -> dict[str, str]:

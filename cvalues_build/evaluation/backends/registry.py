@@ -41,6 +41,7 @@ class LazyBackend:
 
 BACKENDS: dict[str, LazyBackend] = {
     "hf": LazyBackend(".hf", "HFBackend"),
+    "openai": LazyBackend(".openai_api", "OpenAIBackend"),
 }
 
 
