@@ -24,7 +24,6 @@ import secrets
 import sqlite3
 import threading
 import urllib.parse
-from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,6 +33,8 @@ from typing import Any
 
 from cvalues_build.core.records import WINNERS, Battle, HumanLabel, content_id
 from cvalues_build.core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, sql_columns
+
+from .fairlock import FairLock
 
 SCHEMA_VERSION = 1
 CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
@@ -75,38 +76,6 @@ CREATE INDEX IF NOT EXISTS replies_criterion ON replies (criterion);
 )
 _BATTLE_FIELDS = tuple(c.name for c in BATTLE_COLUMNS)
 _LABEL_FIELDS = tuple(c.name for c in LABEL_COLUMNS)
-
-
-class FairLock:
-    """A FIFO lock: waiters get it in arrival order, handed over directly on release.
-
-    ``threading.Lock`` lets the thread that just released re-acquire at once (it still holds the
-    GIL), so under 50 writers a few threads starve and the latency tail grows; first come, first
-    served keeps the worst case near (writers × one commit).
-    """
-
-    def __init__(self) -> None:
-        self._mutex = threading.Lock()
-        self._busy = False
-        self._waiters: deque[threading.Lock] = deque()
-
-    def __enter__(self) -> FairLock:
-        with self._mutex:
-            if not self._busy:
-                self._busy = True
-                return self
-            baton = threading.Lock()
-            baton.acquire()
-            self._waiters.append(baton)
-        baton.acquire()  # released by the previous holder: the lock is now ours
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        with self._mutex:
-            if self._waiters:
-                self._waiters.popleft().release()
-            else:
-                self._busy = False
 
 
 class StoreError(RuntimeError):
