@@ -26,15 +26,13 @@ variable, never its value, and error text is scrubbed of it.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import queue
-import threading
 from collections.abc import Callable, Coroutine, Iterator, Sequence
-from concurrent.futures import Future
 from typing import Any
 
 from . import openai_wire as wire
+from .aio import EventLoopThread, map_concurrently
 from .base import Backend, BackendError, GenerationSettings, LoglikUnsupported, Progress
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -44,30 +42,6 @@ DEFAULT_CONCURRENCY = 8
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_RETRIES = 5
 _UNSUPPORTED_STATUS = (404, 405, 501)  # no /v1/completions at all
-_FINISHED = object()
-
-
-class EventLoopThread:
-    """One asyncio loop running on a daemon thread; synchronous callers submit coroutines to it."""
-
-    def __init__(self, name: str):
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self.thread.start()
-
-    def submit(self, coro: Coroutine[Any, Any, Any]) -> Future:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    def run(self, coro: Coroutine[Any, Any, Any]) -> Any:
-        return self.submit(coro).result()
-
-    def stop(self) -> None:
-        if self.loop.is_closed():
-            return
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-        if not self.thread.is_alive():
-            self.loop.close()
 
 
 def _positive(name: str, value: Any, kind: type) -> Any:
@@ -193,58 +167,6 @@ class OpenAIBackend(Backend):
             return err  # already names the model
         return BackendError(f"model {self.target!r} at {self.server}: {what}: {self._explain(err)}")
 
-    def _map(self, n: int, order: Sequence[int], request: Callable[[int], Coroutine[Any, Any, Any]],
-             on_batch: Progress[Any] | None, what: str) -> list[Any]:
-        """``request(i)`` for every i, ``concurrency`` at a time in ``order``; results in input order.
-        The first failure stops new requests; those in flight finish and are handed over, then
-        the failure is raised, naming the item."""
-        results: list[Any] = [None] * n
-        if n == 0:
-            return results
-        done: queue.SimpleQueue = queue.SimpleQueue()
-        future = self._loop.submit(self._workers(order, request, done))
-        failure: tuple[int, BaseException] | None = None
-        try:
-            finished = False
-            while not finished:
-                batch = [done.get()]
-                while not done.empty():
-                    batch.append(done.get())
-                finished = _FINISHED in batch
-                ok = [entry for entry in batch if entry is not _FINISHED and entry[2] is None]
-                failure = failure or next(((e[0], e[2]) for e in batch if e is not _FINISHED and e[2]), None)
-                for i, result, _ in ok:
-                    results[i] = result
-                if ok and on_batch is not None:
-                    on_batch([e[0] for e in ok], [e[1] for e in ok])
-        except BaseException:
-            future.cancel()  # the caller stopped (a kill, a failed write): stop what is in flight
-            raise
-        if failure is not None:
-            raise self._failure(failure[1], f"{what} {failure[0] + 1} of {n}")
-        return results
-
-    async def _workers(self, order: Sequence[int], request: Callable[[int], Coroutine[Any, Any, Any]],
-                       done: queue.SimpleQueue) -> None:
-        pending = iter(order)
-        stop = False
-
-        async def worker() -> None:
-            nonlocal stop
-            for i in pending:
-                if stop:
-                    return
-                try:
-                    done.put((i, await request(i), None))
-                except Exception as err:  # noqa: BLE001 - handed to the caller, which names the item
-                    stop = True
-                    done.put((i, None, err))
-
-        try:
-            await asyncio.gather(*(worker() for _ in range(min(self.concurrency, len(order)))))
-        finally:
-            done.put(_FINISHED)
-
     # -- the interface ---------------------------------------------------------------------------
 
     def generate(self, prompts: Sequence[str], settings: GenerationSettings,
@@ -262,6 +184,14 @@ class OpenAIBackend(Backend):
 
         order = sorted(range(len(prompts)), key=lambda i: (-len(prompts[i]), i))
         return self._map(len(prompts), order, request, on_batch, "prompt")
+
+    def _map(self, n: int, order: Sequence[int], request: Callable[[int], Coroutine[Any, Any, Any]],
+             on_batch: Progress[Any] | None, what: str) -> list[Any]:
+        results, failure = map_concurrently(self._loop, order, request, n=n, concurrency=self.concurrency,
+                                            on_batch=on_batch)
+        if failure is not None:
+            raise self._failure(failure[1], f"{what} {failure[0] + 1} of {n}")
+        return results
 
     def loglik(self, contexts: Sequence[str], continuations: Sequence[str],
                on_batch: Progress[list[float]] | None = None) -> list[list[float]]:
