@@ -117,3 +117,24 @@ def test_flop_counters_follow_what_the_pass_computed(side, head_positions):
     # only; then the suffixes ["1", pad] and ["2", "号"], with the head at every column
     assert scorer.head_positions == head_positions + 1 + 2 * 2
     assert scorer.attention_pairs == 4 * 5 // 2 + 6 * 7 // 2 + 3 * 4 // 2 + (1 * 3 + 1) + (2 * 3 + 3)
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_batch_prefix_runs_once_and_scores_match_naive(demo, sample_build, side):
+    """Items of one config share their opening instructions: the batch runs them once and
+    continues every row from a copy of their KV cache, with the same log-probabilities."""
+    import datasets
+
+    from cvalues_build.evaluation.loglik import MIN_SHARED_PREFIX
+
+    model, tok = demo
+    prompts = datasets.load_dataset(str(sample_build), "safety_mc")["test"]["prompt"]
+    contexts = [p[:70 + 29 * i] for i, p in enumerate(prompts[:6])]  # varied lengths, one opening
+    reqs = [encode_request(tok, c, ["1", "2"]) for c in contexts]
+    scorer = LoglikScorer(model, tok, padding_side=side)
+    shared = scorer._batch_prefix(reqs)
+    assert shared >= MIN_SHARED_PREFIX
+    got = scorer.score(reqs, batch_size=len(reqs))
+    assert scorer.tokens_seen == sum(len(r.tokens) for r in reqs) - (len(reqs) - 1) * shared
+    for g, c in zip(got, contexts, strict=True):
+        assert g == pytest.approx(naive_logprobs(model, tok, c, ["1", "2"]), abs=TOL)

@@ -7,7 +7,9 @@ fall back to a shared-prefix pass: the common prefix runs once, its KV cache is 
 only the differing suffixes run per choice.
 
 Batches are sorted longest first and cut by a token budget; padding may be on either side, with
-explicit position ids so that left padding gives the same numbers as right padding.
+explicit position ids so that left padding gives the same numbers as right padding. The leading
+tokens every item of a batch shares (a config's instructions) run once, and the rows continue from
+copies of their KV cache.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ __all__ = ["LoglikScorer", "Request", "encode_request", "encode_requests", "naiv
            "request_from_ids", "token_ids"]
 
 Progress = Callable[[list[int], list[list[float]]], None]
+# A batch's common leading tokens run once, in a pass of their own, from this many on.
+MIN_SHARED_PREFIX = 16
 
 
 def _accepts(model: Any, name: str) -> bool:
@@ -83,18 +87,26 @@ class LoglikScorer:
         self._cache_name = _cache_arg(model)
 
     # -- the batched pass over ``tokens`` ---------------------------------------------------------
-    def _forward_rows(self, seqs: list[list[int]], wanted: list[list[int]], use_cache: bool = False):
+    def _forward_rows(self, seqs: list[list[int]], wanted: list[list[int]], use_cache: bool = False,
+                      past: tuple[Any, int] | None = None):
         """Run a padded batch; return per row the float32 log-softmax at the original positions
-        ``wanted[row]`` (shape [len(wanted[row]), vocab]) and the model output."""
+        ``wanted[row]`` (shape [len(wanted[row]), vocab]) and the model output. With ``past``
+        (a KV cache holding every row's first ``n`` tokens, and ``n``), ``seqs`` are the rows'
+        tokens after those, and ``wanted`` counts from there."""
         import torch
 
         ids, mask, offsets = pad_batch(seqs, self.pad_id, self.padding_side)
         input_ids = torch.tensor(ids, device=self.device)
         attention = torch.tensor(mask, device=self.device)
-        kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention, "use_cache": use_cache}
+        done = past[1] if past is not None else 0
+        kwargs: dict[str, Any] = {"input_ids": input_ids, "use_cache": use_cache}
         if self._positions:
             # Left padding would otherwise shift every real token's position; pads get position 0.
-            kwargs["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0)
+            kwargs["position_ids"] = (attention.cumsum(-1) - 1).clamp(min=0) + done
+        if past is not None:
+            kwargs[self._cache_name] = past[0]
+            attention = torch.cat([attention.new_ones((len(seqs), done)), attention], dim=1)
+        kwargs["attention_mask"] = attention
         padded = [[p + off for p in want] for want, off in zip(wanted, offsets, strict=True)]
         keep = sorted({p for row in padded for p in row})
         if self._keep:
@@ -110,26 +122,41 @@ class LoglikScorer:
             rows.append(logits[r, cols].float().log_softmax(-1))
         self.tokens_seen += sum(len(s) for s in seqs)
         self.head_positions += len(seqs) * (len(keep) if self._keep else len(ids[0]))
-        self.attention_pairs += sum(len(s) * (len(s) + 1) // 2 for s in seqs)
+        self.attention_pairs += sum(len(s) * done + len(s) * (len(s) + 1) // 2 for s in seqs)
         return rows, out
 
+    def _batch_prefix(self, reqs: list[Request]) -> int:
+        """How many leading tokens every request of the batch shares and none of them scores
+        (0 when too few to be worth a separate pass). Every item of a cvalues config starts with
+        the same instructions, about a fifth of its tokens."""
+        if len(reqs) < 2 or (self.padding_side == "left" and not self._positions):
+            return 0
+        shared = min(_common_prefix_len([r.tokens for r in reqs]), min(min(r.starts) for r in reqs) - 1)
+        return shared if shared >= MIN_SHARED_PREFIX else 0
+
+    def _prefix_cache(self, prefix: list[int], rows: int) -> tuple[Any, int]:
+        """The KV cache of ``prefix``, run once and repeated for ``rows`` rows."""
+        _, out = self._forward_rows([prefix], [[len(prefix) - 1]], use_cache=True)
+        cache = _output_cache(out)
+        cache.batch_repeat_interleave(rows)
+        return cache, len(prefix)
+
     def _score_single_pass(self, reqs: list[Request]) -> list[list[float]]:
-        wanted = []
-        for req in reqs:
-            first = min(req.starts)
-            # logits at position p predict token p + 1
-            wanted.append(list(range(first - 1, len(req.tokens))))
-        rows, _ = self._forward_rows([r.tokens for r in reqs], wanted)
+        shared = self._batch_prefix(reqs)
+        past = self._prefix_cache(reqs[0].tokens[:shared], len(reqs)) if shared else None
+        # logits at position p predict token p + 1
+        wanted = [list(range(min(r.starts) - 1 - shared, len(r.tokens) - shared)) for r in reqs]
+        rows, _ = self._forward_rows([r.tokens[shared:] for r in reqs], wanted, use_cache=past is not None, past=past)
         results = []
         for req, lp in zip(reqs, rows, strict=True):
             first = min(req.starts)
             shared_tokens = req.tokens[first:]
-            shared = lp[:-1].gather(-1, _col(shared_tokens, lp.device)).squeeze(-1) if shared_tokens else None
+            shared_lp = lp[:-1].gather(-1, _col(shared_tokens, lp.device)).squeeze(-1) if shared_tokens else None
             item = []
             for start, last in zip(req.starts, req.last or [], strict=True):
                 total = float(lp[-1, last])
-                if shared is not None:
-                    total += float(shared[start - first:].sum())
+                if shared_lp is not None:
+                    total += float(shared_lp[start - first:].sum())
                 item.append(total)
             results.append(item)
         return results
