@@ -178,9 +178,15 @@ def test_hf_stream_raises_a_failure_after_the_pieces(hf, prompts, monkeypatch):
         list(hf.stream(prompts[0], GenerationSettings()))
 
 
-def test_hf_generate_refuses_sampled_batches(hf, prompts):
-    with pytest.raises(BackendError, match="greedily"):
-        hf.generate(prompts, GenerationSettings(do_sample=True, temperature=0.7))
+def test_hf_generate_samples_batches_reproducibly_with_a_seed(hf, prompts):
+    """What ``cvalues respond --temperature T --seed S`` needs: sampled replies, batched, the same
+    for the same seed, and the global random state left as it was."""
+    greedy = hf.generate(prompts, GenerationSettings(max_new_tokens=8))
+    state = torch.random.get_rng_state()
+    sampled = [hf.generate(prompts, GenerationSettings(max_new_tokens=8, do_sample=True, temperature=1.5,
+                                                       seed=seed)) for seed in (1, 1, 2)]
+    assert sampled[0] == sampled[1] and sampled[0] != sampled[2] and sampled[0] != greedy
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_eval_records_the_backend_and_generation_settings(sample_build, tmp_path):

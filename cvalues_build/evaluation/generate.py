@@ -34,14 +34,18 @@ def chat_text(tokenizer: Any, prompt: str) -> str:
 
 
 class Generator:
-    """Greedy batched generation; ``tokens_seen`` counts prompt plus generated tokens."""
+    """Batched generation, greedy unless ``sampling`` (extra ``generate`` arguments such as
+    ``do_sample``, ``temperature``, ``top_p``) says otherwise; ``tokens_seen`` counts prompt plus
+    generated tokens."""
 
-    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
+    def __init__(self, model: Any, tokenizer: Any, max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS,
+                 sampling: dict[str, Any] | None = None):
         if max_new_tokens < 1:
             raise ValueError(f"max_new_tokens must be at least 1, got {max_new_tokens}")
         self.model = model
         self.tokenizer = tokenizer
         self.max_new_tokens = max_new_tokens
+        self.decoding = {"do_sample": False, "temperature": None, "top_p": None, "top_k": None, **(sampling or {})}
         self.device = next(model.parameters()).device
         pad = tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else tokenizer.eos_token_id
@@ -56,8 +60,8 @@ class Generator:
         mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in inputs], device=self.device)
         with torch.inference_mode():
             out = self.model.generate(
-                input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=self.max_new_tokens,
-                pad_token_id=self.pad_id, num_beams=1, temperature=None, top_p=None, top_k=None,
+                input_ids=ids, attention_mask=mask, max_new_tokens=self.max_new_tokens,
+                pad_token_id=self.pad_id, num_beams=1, **self.decoding,
             )
         new = out[:, width:]
         rows = []

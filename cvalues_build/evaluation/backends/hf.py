@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from ..batching import AUTO_MAX_ITEMS, AUTO_TOKEN_BUDGET_CPU, AUTO_TOKEN_BUDGET_GPU
 from ..models import parse_demo
 from ..references import resolve_reference
-from .base import Backend, BackendError, GenerationSettings, Progress, parse_batch_size
+from .base import Backend, GenerationSettings, Progress, parse_batch_size
 
 # Seconds a streamer waits for the next token before giving up on a stuck generation.
 STREAM_TIMEOUT_S = 300.0
@@ -46,6 +47,29 @@ def batching(batch_size: str, device: str) -> dict[str, Any]:
         budget = AUTO_TOKEN_BUDGET_GPU if device.startswith("cuda") else AUTO_TOKEN_BUDGET_CPU
         return {"batch_size": AUTO_MAX_ITEMS, "token_budget": budget, "adaptive": True}
     return {"batch_size": n, "token_budget": None, "adaptive": False}
+
+
+def _decoding(settings: GenerationSettings) -> dict[str, Any]:
+    """``model.generate`` arguments for the settings beyond the token cap."""
+    kwargs: dict[str, Any] = {"do_sample": settings.do_sample, **settings.sampling()}
+    if settings.repetition_penalty is not None:
+        kwargs["repetition_penalty"] = settings.repetition_penalty
+    return kwargs
+
+
+@contextmanager
+def _seeded(seed: int | None, device: str) -> Iterator[None]:
+    """With a seed, a sampled run draws from its own seeded generator state (restored after), so
+    the same prompts, settings and batches give the same replies; without one, nothing changes."""
+    if seed is None:
+        yield
+        return
+    import torch
+
+    cuda = torch.device(device)
+    with torch.random.fork_rng(devices=[cuda] if cuda.type == "cuda" else []):
+        torch.manual_seed(seed)
+        yield
 
 
 class HFBackend(Backend):
@@ -94,13 +118,12 @@ class HFBackend(Backend):
                  on_batch: Progress[str] | None = None) -> list[str]:
         from ..generate import Generator, build_inputs
 
-        if settings.do_sample:
-            raise BackendError(f"model {self.target!r}: the hf backend generates batches greedily "
-                               "(sampled replies stream one at a time, as the arena's do)")
-        generator = Generator(self.model, self.tokenizer, max_new_tokens=settings.max_new_tokens)
+        generator = Generator(self.model, self.tokenizer, max_new_tokens=settings.max_new_tokens,
+                              sampling=_decoding(settings))
         self._counters.append(generator)
         inputs, _ = build_inputs(self.tokenizer, list(prompts), settings.chat_template)
-        return generator.generate(inputs, on_batch=on_batch, **self.batch_kw)
+        with _seeded(settings.seed, self.device):
+            return generator.generate(inputs, on_batch=on_batch, **self.batch_kw)
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Iterator[str]:
         import torch
@@ -111,9 +134,7 @@ class HFBackend(Backend):
                                     timeout=STREAM_TIMEOUT_S)
         ids, _ = build_inputs(self.tokenizer, [prompt], settings.chat_template)
         input_ids = torch.tensor(ids, device=self.device)
-        kwargs = {"max_new_tokens": settings.max_new_tokens, "do_sample": settings.do_sample, **settings.sampling()}
-        if settings.repetition_penalty is not None:
-            kwargs["repetition_penalty"] = settings.repetition_penalty
+        kwargs = {"max_new_tokens": settings.max_new_tokens, **_decoding(settings)}
         failed: list[BaseException] = []
 
         def run() -> None:
