@@ -44,19 +44,16 @@ def preview(raw: bytes) -> str:
 
 
 def sampling_fields(settings: GenerationSettings) -> dict[str, Any]:
-    """The request's sampling fields, as keyword arguments of the SDK's ``create``: temperature 0
-    for greedy (a server's default is often 1.0), else the knobs that were set; the seed whenever
-    one was given. ``top_k`` and ``repetition_penalty`` are not in OpenAI's API, so they go in
-    ``extra_body`` and only when set (vLLM, SGLang and TGI read them; a hosted API may refuse them
-    with a clear 400)."""
+    """The request's sampling fields: temperature 0 for greedy (a server's default is often 1.0),
+    else the knobs that were set; the seed whenever one was given. ``top_k`` and
+    ``repetition_penalty`` are not in OpenAI's API: they are sent only when set (vLLM, SGLang and
+    TGI read them; a hosted API may refuse them with a clear 400)."""
     knobs = settings.sampling() if settings.do_sample else {"temperature": 0.0}
-    extra = {"top_k": knobs.pop("top_k", None), "repetition_penalty": settings.repetition_penalty}
     fields: dict[str, Any] = {"max_tokens": settings.max_new_tokens, **knobs}
+    if settings.repetition_penalty is not None:
+        fields["repetition_penalty"] = settings.repetition_penalty
     if settings.seed is not None:
         fields["seed"] = settings.seed
-    extra = {k: v for k, v in extra.items() if v is not None}
-    if extra:
-        fields["extra_body"] = extra
     return fields
 
 
