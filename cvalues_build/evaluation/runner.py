@@ -3,7 +3,6 @@ predictions as batches finish, gather on the main process, compute the metric, w
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -22,7 +21,7 @@ from .modes import RUN_KEYS_BY_MODE, SCORERS, ShardJob, generation_settings
 __all__ = ["MC_CONFIGS", "MODES", "EvalOptions", "Items", "load_items", "run_eval", "whole_pair_prefix"]
 
 MODES = tuple(SCORERS)
-RUN_FILE = "run.json"
+RUN_FILE = store.RUN_FILE
 RESULTS = "results.json"
 # A resumed run must score the same thing as the run it continues.
 _RUN_KEYS = ("model", "dataset", "config", "mode", "dtype")
@@ -127,14 +126,6 @@ def _run_record(opts: EvalOptions) -> dict[str, Any]:
     return {k: asdict(opts)[k] for k in keys}
 
 
-def _read_run(out: Path) -> dict[str, Any] | None:
-    try:
-        run = json.loads((out / RUN_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return run if isinstance(run, dict) else None
-
-
 def check_options(opts: EvalOptions) -> None:
     """Every option that can be checked without loading anything: a mistake fails at once, before
     torch, datasets or a model is imported."""
@@ -151,35 +142,13 @@ def check_options(opts: EvalOptions) -> None:
 def check_out(opts: EvalOptions, out: Path) -> None:
     """Read-only, on every rank, before anything heavy: refuse to discard an earlier run's results
     unless ``--overwrite``, and refuse to ``--resume`` a run that scored something else."""
-    before = _read_run(out)
-    if opts.resume:
-        run = _run_record(opts)
-        diff = [k for k in run if before is not None and before.get(k) != run[k]]
-        if diff:
-            raise ValueError(
-                f"--resume: {out} holds a run with different {', '.join(diff)} "
-                f"({', '.join(f'{k}={before.get(k)!r}' for k in diff)}); use another --out or drop --resume"
-            )
-    elif not opts.overwrite and ((out / RESULTS).exists() or store.holds_predictions(out)):
-        what = ", ".join(f"{k}={before[k]}" for k in ("model", "config", "mode") if k in before) if before else ""
-        raise ValueError(
-            f"{out} already holds the results of an earlier run{f' ({what})' if what else ''}: "
-            "pass --resume to continue it, --overwrite to replace it, or choose another --out"
-        )
+    store.check_run_folder(out, _run_record(opts), resume=opts.resume, overwrite=opts.overwrite, results=RESULTS)
 
 
 def _prepare_out(opts: EvalOptions, out: Path) -> None:
     """Main process only, after ``check_out``: repair a resumed run's files, or clear an
     overwritten one's; then record this run."""
-    out.mkdir(parents=True, exist_ok=True)
-    if opts.resume:
-        # Drop a torn last line and fold parts of a killed multi-process run into the main file,
-        # so that the appends below start on a clean line.
-        store.consolidate(out)
-    else:
-        store.clear(out)
-        (out / RESULTS).unlink(missing_ok=True)
-    store.write_json_atomic(out / RUN_FILE, _run_record(opts))
+    store.prepare_run_folder(out, _run_record(opts), resume=opts.resume, results=RESULTS)
 
 
 def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
