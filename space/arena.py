@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cvalues_build.core import taxonomy as tx
-from cvalues_build.core.records import WINNERS, Battle, HumanLabel, PromptRecord, content_id
+from cvalues_build.core.records import WINNERS, Battle, HumanLabel, PromptRecord, reply_id
 
 from .store import DuplicateVote, VoteStore, checked_score, utc_now
 
@@ -246,7 +246,7 @@ class Arena:
             self.limiter.check(annotator)
             task.state = VOTED
         record = HumanLabel(
-            response_id=content_id(task.prompt.id, task.model, task.reply), prompt_id=task.prompt.id,
+            response_id=reply_id(task.prompt.id, task.model, task.reply), prompt_id=task.prompt.id,
             model=task.model, reply=task.reply, criterion=criterion,
             safe=bool(safe) if criterion == tx.SAFETY else None,
             score=score if criterion == tx.RESPONSIBILITY else None,

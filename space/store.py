@@ -31,7 +31,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from cvalues_build.core.records import WINNERS, Battle, HumanLabel, content_id
+from cvalues_build.core.records import WINNERS, Battle, HumanLabel, reply_id
 from cvalues_build.core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, sql_columns
 
 from .fairlock import FairLock
@@ -296,12 +296,12 @@ class VoteStore:
     def add_reply(self, *, prompt_id: str, prompt: str, criterion: str, category: str, model: str,
                   reply: str) -> str:
         """Keep a finished generation for the label pool; returns its content id."""
-        reply_id = content_id(prompt_id, model, reply)
+        key = reply_id(prompt_id, model, reply)
         self._write(
             "INSERT OR IGNORE INTO replies VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (reply_id, prompt_id, prompt, criterion, category, model, reply, utc_now()),
+            (key, prompt_id, prompt, criterion, category, model, reply, utc_now()),
         )
-        return reply_id
+        return key
 
     # -- reads -------------------------------------------------------------------------------
     def battles(self) -> list[Battle]:

@@ -19,6 +19,13 @@ def content_id(*parts: object, length: int = 16) -> str:
     return h.hexdigest()[:length]
 
 
+def reply_id(prompt_id: str, model: str, reply: str) -> str:
+    """The id of one model's reply to one prompt: a label's ``response_id``, the Space's reply and
+    campaign ids, and ``cvalues respond``'s ``response_id``. The same reply text from the same
+    model to the same prompt is the same reply, wherever it was generated."""
+    return content_id(prompt_id, model, reply)
+
+
 @dataclass
 class _Record:
     origin: str = field(default="", kw_only=True, compare=False, repr=False)

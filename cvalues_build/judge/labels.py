@@ -8,7 +8,7 @@ in the judgment rows.
 
 A reply row (one line of ``replies.jsonl`` from ``cvalues respond``) needs ``prompt_id``,
 ``prompt``, ``criterion``, ``category``, ``model`` and ``reply``; ``response_id`` when present,
-otherwise the Space's id for a reply: ``content_id(prompt_id, model, reply)``.
+otherwise the Space's id for a reply: ``reply_id(prompt_id, model, reply)`` (core.records).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..core import taxonomy as tx
-from ..core.records import HumanLabel, content_id
+from ..core.records import HumanLabel, reply_id
 from .parse import STATUSES, Verdict, parse_verdict
 from .templates import judge_template
 
@@ -58,7 +58,7 @@ def check_reply(row: Mapping[str, Any], where: str) -> None:
 
 
 def response_id(row: Mapping[str, Any]) -> str:
-    return row.get("response_id") or content_id(row["prompt_id"], row["model"], row["reply"])
+    return row.get("response_id") or reply_id(row["prompt_id"], row["model"], row["reply"])
 
 
 @dataclass(frozen=True)
