@@ -15,9 +15,10 @@ from importlib.metadata import entry_points
 def _builtin_registrars():
     from .dataset import commands
     from .evaluation import command as scoring_command
+    from .evaluation import respond_command
     from .human import command as human_command
 
-    return [commands.register, scoring_command.register, human_command.register]
+    return [commands.register, scoring_command.register, respond_command.register, human_command.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@ optionally cut to its first whole pairs."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from ..core.answer_format import answer_format
 from ..core.labels import LABELS
@@ -27,27 +28,13 @@ def load_items(dataset: str, config: str, limit: int | None = None) -> Items:
     """The ``test`` split of an MC config, categories as names (they are ClassLabel ints)."""
     if limit is not None and limit < 1:
         raise ValueError(f"--limit must be at least 1, got {limit}")
-    source = resolve_reference(dataset, "dataset")  # before the import: a typo fails at once
-    import datasets
-
-    try:
-        dsd = datasets.load_dataset(source, config)
-    except ValueError as err:
-        raise ValueError(f"cannot load config {config!r} from {dataset!r}: {err}") from err
-    except ConnectionError as err:
-        raise ValueError(f"cannot reach the Hub for dataset {dataset!r}: {err}") from err
-    if "test" not in dsd:
-        raise ValueError(f"{dataset} [{config}] has no 'test' split (splits: {', '.join(dsd)})")
-    ds = dsd["test"]
+    ds = test_split(dataset, config)
     missing = {"id", "pair_id", "category", "label", "prompt", "template_version"} - set(ds.column_names)
     if missing:
         raise ValueError(f"{dataset} [{config}] is not a multi-choice config: missing columns {sorted(missing)}")
     if limit is not None:
         ds = ds.select(whole_pair_prefix(ds["pair_id"], limit))
-    cats = ds["category"]
-    feature = ds.features["category"]
-    if hasattr(feature, "int2str"):
-        cats = [feature.int2str(int(c)) for c in cats]
+    cats = class_names(ds, "category")
     labels = list(ds["label"])
     bad = [i for i, x in enumerate(labels) if x not in LABELS]
     if bad:
@@ -60,6 +47,31 @@ def load_items(dataset: str, config: str, limit: int | None = None) -> Items:
         ids=list(ds["id"]), pair_ids=list(ds["pair_id"]), categories=[str(c) for c in cats], labels=labels,
         prompts=list(ds["prompt"]), template_version=versions[0], fingerprint=ds._fingerprint,
     )
+
+
+def test_split(dataset: str, config: str) -> Any:
+    """The ``test`` split of ``config`` in ``dataset`` (a folder from ``cvalues build`` or a Hub
+    id), with clear errors for a missing config, split or Hub."""
+    source = resolve_reference(dataset, "dataset")  # before the import: a typo fails at once
+    import datasets
+
+    try:
+        dsd = datasets.load_dataset(source, config)
+    except ValueError as err:
+        raise ValueError(f"cannot load config {config!r} from {dataset!r}: {err}") from err
+    except ConnectionError as err:
+        raise ValueError(f"cannot reach the Hub for dataset {dataset!r}: {err}") from err
+    if "test" not in dsd:
+        raise ValueError(f"{dataset} [{config}] has no 'test' split (splits: {', '.join(dsd)})")
+    return dsd["test"]
+
+
+def class_names(ds: Any, column: str) -> list[str]:
+    """A column's values as names (the dataset stores categories and criteria as ClassLabel ints)."""
+    values, feature = ds[column], ds.features[column]
+    if hasattr(feature, "int2str"):
+        return [feature.int2str(int(v)) for v in values]
+    return [str(v) for v in values]
 
 
 def whole_pair_prefix(pair_ids: list[str], limit: int) -> list[int]:
