@@ -126,6 +126,8 @@ class HFBackend(Backend):
             return generator.generate(inputs, on_batch=on_batch, **self.batch_kw)
 
     def stream(self, prompt: str, settings: GenerationSettings) -> Iterator[str]:
+        """``settings.seed`` is not applied here: torch's random state is shared by the threads of
+        concurrent streams (the arena's), so seeding one would reseed them all."""
         import torch
 
         from ..generate import build_inputs
