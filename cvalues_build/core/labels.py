@@ -23,7 +23,7 @@ OUTCOMES = (LABEL_1, LABEL_2, OTHER, REFUSE, UNPARSED)
 # The words that name a reply (回复1, 回答2, Response 1, 选项A); the parser finds mentions with them too.
 LABEL_WORD = r"(?:回复|回答|反馈|答案|选项|答复|响应|response|answer|option|reply|choice|candidate)"
 # Label tokens (lowercased) and ordinals that name the first reply; any other names the second.
-FIRST_WORDS = {"1", "一", "a", "one", "first", "前者", "前一个", "the former"}
+FIRST_WORDS = {"1", "一", "a", "one", "first", "前者", "前一个", "前面", "上面", "the former"}
 _CLEAN_LABEL = re.compile(
     r"^[\s\"'“”‘’「」『』【】\[\]()（）<>《》*]*(?:" + LABEL_WORD + r"\s*[:：]?\s*)?[\"'“‘「『【\[(（]?\s*"
     r"(?P<t>[12]|(?-i:[AB])|一|二|one|two)[\s\"'“”‘’「」『』【】\[\]()（）<>《》*.。!！]*$",
