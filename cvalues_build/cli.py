@@ -17,8 +17,10 @@ def _builtin_registrars():
     from .evaluation import command as scoring_command
     from .evaluation import respond_command
     from .human import command as human_command
+    from .judge import command as judge_command
 
-    return [commands.register, scoring_command.register, respond_command.register, human_command.register]
+    return [commands.register, scoring_command.register, respond_command.register, human_command.register,
+            judge_command.register]
 
 
 def build_parser() -> argparse.ArgumentParser:

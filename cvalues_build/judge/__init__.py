@@ -9,6 +9,10 @@ against people's labels.
 - ``agreement``: judge vs human quorum labels: accuracy and Cohen's κ (safety), Spearman's ρ
   and mean absolute error (responsibility), overall and per category, with counts.
 
-Nothing here calls a model: the caller sends ``labels.judge_prompts`` to any backend and hands
-the answers to ``labels.judge_rows``. Imports: the core and numpy only.
+The modules above call no model and import only the core and numpy. The command does the rest:
+
+- ``run``: ``cvalues judge --replies``: ``labels.judge_prompts`` through any backend
+  (``evaluation.backends``), answers parsed and appended as they arrive, ``labels.jsonl`` at the end;
+- ``versus_humans``: ``cvalues judge --agreement``: the people's quorum labels (``human``) against
+  the judge's; ``command``: argparse.
 """
