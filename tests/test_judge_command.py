@@ -14,7 +14,7 @@ from conftest import write_jsonl
 from fake_openai import FakeOpenAI
 
 from cvalues_build.cli import main
-from cvalues_build.core.records import HumanLabel, content_id
+from cvalues_build.core.records import HumanLabel, reply_id
 
 REPLY = re.compile(r"【回复开始】\n(.*)\n【回复结束】", re.S)
 KEY, KEY_ENV = "sk-judge-test-31415", "CVALUES_JUDGE_TEST_KEY"
@@ -98,7 +98,7 @@ def _replies(n: int, criterion: str = "responsibility", category: str = "law") -
     for i in range(n):
         reply = ("好" if i % 2 else "坏") + f"回复{i}"
         rows.append({"prompt_id": f"p{i}", "prompt": f"问题{i}", "criterion": criterion, "category": category,
-                     "model": "m", "reply": reply, "response_id": content_id(f"p{i}", "m", reply)})
+                     "model": "m", "reply": reply, "response_id": reply_id(f"p{i}", "m", reply)})
     return rows
 
 
@@ -114,7 +114,7 @@ def test_a_failed_judge_run_resumes_without_judging_a_reply_twice(server, tmp_pa
     sent = len(server.requests)
     assert _judge(server, runs, judged, "--resume") == 0
     again = [REPLY.search(r.prompt).group(1) for r in server.requests[sent:]]
-    assert len(again) == 7 and not {content_id(f"p{t[3:]}", "m", t) for t in again} & done
+    assert len(again) == 7 and not {reply_id(f"p{t[3:]}", "m", t) for t in again} & done
     labels = _jsonl(judged / "labels.jsonl")
     assert [lab["score"] for lab in labels] == [2 if i % 2 == 0 else 8 for i in range(12)]
     assert _judge(server, runs, judged) == 2  # an earlier run is kept unless --resume or --overwrite

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from cvalues_build.cli import main
-from cvalues_build.core.records import content_id
+from cvalues_build.core.records import reply_id
 from cvalues_build.evaluation.prompts import even_share
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -51,7 +51,7 @@ def test_the_demo_model_replies_once_to_every_prompt(sample_build, tmp_path, cap
     assert [r["prompt_id"] for r in rows] == _prompt_ids(sample_build)  # all 40, in dataset order
     row = rows[0]
     assert (row["model"], row["criterion"], row["source"]) == ("demo:1", "safety", "cvalues-sample")
-    assert row["response_id"] == content_id(row["prompt_id"], "demo:1", row["reply"])
+    assert row["response_id"] == reply_id(row["prompt_id"], "demo:1", row["reply"])
     assert row["generation"] == {"max_new_tokens": 4, "do_sample": False, "chat_template": True}
     assert set(row["timing"]) == {"batch_seconds", "batch_replies", "finished_at"}
     assert len({r["reply"] for r in rows}) > 1

@@ -12,7 +12,7 @@ It is ``cvalues eval``'s machinery with free text instead of a score: the model 
     prompt_id, prompt, criterion, category, source   the prompt
     model                                            --model as given (demo:1, openai:NAME, ORG/NAME)
     reply, response_id                               the reply, and the Space's id for it:
-                                                     content_id(prompt_id, model, reply)
+                                                     core.records.reply_id(prompt_id, model, reply)
     generation, seed                                 the settings the reply was generated with
     timing                                           {batch_seconds, batch_replies, finished_at}
 
@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..core.records import PromptRecord, content_id
+from ..core.records import PromptRecord, reply_id
 from . import predictions as store
 from .backends import GenerationSettings, check_model, open_backend, parse_batch_size, parse_model
 from .prompts import Prompts, check_config, load_prompts
@@ -79,7 +79,7 @@ def reply_row(prompt: PromptRecord, model: str, reply: str, settings: Generation
               timing: dict[str, Any]) -> dict[str, Any]:
     return {"prompt_id": prompt.id, "prompt": prompt.prompt, "criterion": prompt.criterion,
             "category": prompt.category, "source": prompt.source, "model": model, "reply": reply,
-            "response_id": content_id(prompt.id, model, reply), "generation": settings.record(),
+            "response_id": reply_id(prompt.id, model, reply), "generation": settings.record(),
             "seed": settings.seed, "timing": timing}
 
 
