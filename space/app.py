@@ -131,8 +131,12 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
         yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
                "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
         texts = ["", ""]
-        for texts in svc.battle_replies(battle):
-            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
+        try:
+            for texts in svc.battle_replies(battle):
+                yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
+        except VoteRefused as err:  # a model's server failed mid-reply: no vote on this battle
+            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), f"⛔ {md_text(str(err))}"
+            return
         # The card is sent again so that the final result (what API clients get) is complete.
         yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
                *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")

@@ -5,7 +5,8 @@ A battle moves ``generating → ready → voted``. Only the server moves it to `
 replies have finished), and only a vote in ``ready`` is accepted, so a second vote, a vote after
 the reveal, or a vote before the replies are done is refused here, whatever the page shows. The
 store's primary key on ``battle_id`` refuses a duplicate a second time, should two processes ever
-share a battle.
+share a battle. A battle whose model fails mid-reply moves ``generating → failed`` instead and
+takes no vote.
 """
 
 from __future__ import annotations
@@ -27,7 +28,17 @@ from .store import DuplicateVote, VoteStore, checked_score, utc_now
 
 logger = logging.getLogger(__name__)
 
-GENERATING, READY, VOTED = "generating", "ready", "voted"
+GENERATING, READY, VOTED, FAILED = "generating", "ready", "voted", "failed"
+SIDES = ("A", "B")
+CUT_MARK = "\n\n[⚠️ 服务中断 · the server stopped here]"  # after a reply whose server failed mid-way
+
+
+def failed_battle_message(sides: list[int]) -> str:
+    """What the visitor reads when a model's server failed mid-reply: which side, not which model."""
+    which = " 和 ".join(f"模型 {SIDES[k]}" for k in sides)
+    names = " and ".join(f"model {SIDES[k]}" for k in sides)
+    return (f"{which} 的服务在回复中途出错，本局结束，不计票；请开始新的一局。"
+            f"The server of {names} failed mid-reply: this battle ends without a vote; start a new one.")
 
 
 class VoteRefused(Exception):
@@ -164,6 +175,19 @@ class Arena:
             self._keep_reply(battle.prompt, model, reply)
         return battle
 
+    def fail_battle(self, battle_id: str, replies: list[str], failed: list[int]) -> BattleState:
+        """A model failed mid-reply (the server's generator says so): the battle takes no vote.
+        The replies that did finish are kept for the label pool, as finished battles' are."""
+        with self._lock:
+            battle = self._battle(battle_id)
+            if battle.state != GENERATING:
+                raise VoteRefused(f"battle {battle_id} is already {battle.state}")
+            battle.reply_a, battle.reply_b, battle.state = replies[0], replies[1], FAILED
+        for k, model in enumerate((battle.model_a, battle.model_b)):
+            if k not in failed:
+                self._keep_reply(battle.prompt, model, replies[k])
+        return battle
+
     def vote(self, battle_id: str, winner: str, annotator: str) -> BattleState:
         """Record a vote and reveal the names; refuses anything but one vote on a ready battle."""
         if winner not in WINNERS:
@@ -176,6 +200,9 @@ class Arena:
                 raise VoteRefused("回复尚未完成，请稍候。Both replies must finish before you vote.")
             if battle.state == VOTED:
                 raise VoteRefused("本局已投票，名称已公开。This battle already has a vote; start a new one.")
+            if battle.state == FAILED:
+                raise VoteRefused("本局因模型服务出错而结束，不计票。This battle ended when a model's server failed: "
+                                  "it takes no vote; start a new one.")
             self.limiter.check(annotator)
             # Claim the battle before writing so that a concurrent second vote is refused too.
             battle.state, battle.winner = VOTED, winner

@@ -9,29 +9,46 @@ A models file (YAML or JSON) is either a list or ``{"models": [...]}``; each ent
       weight: 1.0                   # sampling weight in the arena
       generation: {max_new_tokens: 512, temperature: 0.7, top_p: 0.9, do_sample: true}
 
+    - name: qwen-72b                # a served model (vLLM, SGLang, TGI, a hosted API): no torch, no GPU here
+      path: openai:Qwen2.5-72B-Instruct
+      base_url: http://host:8000/v1 # default $OPENAI_BASE_URL, else OpenAI's
+      api_key_env: QWEN_API_KEY     # the environment variable holding its key (default OPENAI_API_KEY)
+
 Models are reached only through the public backends API (``cvalues_build.evaluation.backends``):
 ``open_backend`` opens one, ``Backend.stream`` streams its reply. Generation runs under
-``@spaces.GPU`` when the ``spaces`` package is importable (ZeroGPU Spaces); elsewhere the
-decorator is a no-op.
+``@spaces.GPU`` when the ``spaces`` package is importable (ZeroGPU Spaces) and a local model
+takes part; elsewhere the decorator is a no-op. A battle in which a model fails mid-reply still
+streams the other side to its end, then raises ``ReplyFailed`` with both texts.
 """
 
 from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from cvalues_build.evaluation.backends import DTYPES, Backend, GenerationSettings, open_backend
+from cvalues_build.evaluation.backends import (
+    DEFAULT_BACKEND,
+    DTYPES,
+    Backend,
+    BackendError,
+    GenerationSettings,
+    open_backend,
+    parse_model,
+)
 
 from .markup import hidden_character
 
 GENERATION_KEYS = ("max_new_tokens", "temperature", "top_p", "top_k", "do_sample", "repetition_penalty")
 DEFAULT_GENERATION: dict[str, Any] = {"max_new_tokens": 512, "temperature": 0.7, "top_p": 0.9, "do_sample": True}
 DEMO_SEEDS = (1, 2, 3)
+SERVER_KEYS = ("base_url", "api_key_env")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def _gpu_decorator() -> Callable[..., Any]:
@@ -54,6 +71,20 @@ class ModelSpec:
     dtype: str = "auto"
     weight: float = 1.0
     generation: dict[str, Any] = field(default_factory=dict)
+    base_url: str | None = None  # a served model's server
+    api_key_env: str | None = None  # the environment variable holding its key (never the key)
+
+    @property
+    def served(self) -> bool:
+        """Whether a server generates the replies (``openai:...``): nothing loads here."""
+        return parse_model(self.path).backend != DEFAULT_BACKEND
+
+    def open_options(self, device: str) -> dict[str, Any]:
+        """What ``open_backend`` takes for this model: a served one its server and key variable,
+        a local one its dtype and device."""
+        if self.served:
+            return {"base_url": self.base_url, "api_key_env": self.api_key_env}
+        return {"dtype": self.dtype, "device": device}
 
     def generate_kwargs(self) -> dict[str, Any]:
         kwargs = {**DEFAULT_GENERATION, **self.generation}
@@ -74,7 +105,7 @@ class ModelsFileError(ValueError):
 def _spec_from(entry: Any, where: str) -> ModelSpec:
     if not isinstance(entry, dict):
         raise ModelsFileError(f"{where}: expected a mapping with name and path, got {type(entry).__name__}")
-    unknown = set(entry) - {"name", "path", "model", "dtype", "weight", "generation"}
+    unknown = set(entry) - {"name", "path", "model", "dtype", "weight", "generation", *SERVER_KEYS}
     if unknown:
         raise ModelsFileError(f"{where}: unknown keys {sorted(unknown)}")
     path = entry.get("path", entry.get("model"))
@@ -94,7 +125,30 @@ def _spec_from(entry: Any, where: str) -> ModelSpec:
     generation = entry.get("generation", {}) or {}
     if not isinstance(generation, dict) or set(generation) - set(GENERATION_KEYS):
         raise ModelsFileError(f"{where}: generation keys must be among {', '.join(GENERATION_KEYS)}")
-    return ModelSpec(name.strip(), path.strip(), dtype, float(weight), dict(generation))
+    spec = ModelSpec(name.strip(), path.strip(), dtype, float(weight), dict(generation))
+    return replace(spec, **_server_fields(entry, spec, where))
+
+
+def _server_fields(entry: dict, spec: ModelSpec, where: str) -> dict[str, str]:
+    """``base_url`` and ``api_key_env`` of a served model, checked; refused on a local one."""
+    try:
+        served = spec.served
+    except BackendError as err:
+        raise ModelsFileError(f"{where}: {err}") from None
+    given = {k: entry[k] for k in SERVER_KEYS if entry.get(k) is not None}
+    if not served:
+        if given:
+            raise ModelsFileError(f"{where}: {', '.join(given)} apply to served models (path: openai:NAME)")
+        return {}
+    if spec.dtype != "auto":
+        raise ModelsFileError(f"{where}: dtype applies to local models; a served model's is the server's")
+    url, env = given.get("base_url"), given.get("api_key_env")
+    if url is not None and (not isinstance(url, str) or not re.match(r"^https?://[^\s/@]+(/\S*)?$", url.strip())):
+        raise ModelsFileError(f"{where}: base_url must be an http(s) URL without user:password (the key goes in "
+                              f"the environment variable api_key_env names), not {url!r}")
+    if env is not None and (not isinstance(env, str) or not _ENV_NAME.match(env)):
+        raise ModelsFileError(f"{where}: api_key_env names an environment variable (like OPENAI_API_KEY), not {env!r}")
+    return {k: v.strip() for k, v in given.items()}
 
 
 def parse_models(data: Any, source: str = "models file") -> list[ModelSpec]:
@@ -181,20 +235,37 @@ class ModelPool:
         with self._lock:
             if name not in self._cache:
                 spec = self.specs[name]
-                self._cache[name] = open_backend(spec.path, dtype=spec.dtype, device=self.device)
+                self._cache[name] = open_backend(spec.path, **spec.open_options(self.device))
             return self._cache[name]
 
     def loaded(self) -> list[str]:
         return list(self._cache)
 
 
-@gpu(duration=120)
+class ReplyFailed(RuntimeError):
+    """A model failed mid-reply. ``texts`` holds every reply as far as it got (the others to their
+    end) and ``failed`` the positions of the models that failed; the message names them and the
+    cause, for the log, not for visitors of an anonymous battle."""
+
+    def __init__(self, texts: list[str], failed: dict[int, BaseException], names: Sequence[str]):
+        super().__init__("; ".join(f"generation with {names[k]} failed: {err}" for k, err in failed.items()))
+        self.texts, self.failed = texts, sorted(failed)
+
+
 def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterator[list[str]]:
     """Generate with each named model at once, yielding every reply so far after each new piece.
 
     One reader thread per model iterates its backend's stream into one queue, so the two sides
-    of a battle stream side by side instead of one after the other.
+    of a battle stream side by side instead of one after the other. Only local models ask for a
+    GPU (``@spaces.GPU``); served ones generate elsewhere.
     """
+    if all(pool.specs[name].served for name in names):
+        yield from _stream(pool, names, prompt)
+    else:
+        yield from _stream_on_gpu(pool, names, prompt)
+
+
+def _stream(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterator[list[str]]:
     texts = [""] * len(names)
     merged: queue.Queue[tuple[int, str | BaseException | None]] = queue.Queue()
 
@@ -210,14 +281,19 @@ def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterat
         backend = pool.for_generation(name)
         threading.Thread(target=read, args=(k, backend, pool.specs[name].settings()), daemon=True).start()
 
-    finished = 0
+    finished, failed = 0, {}
     while finished < len(names):
         k, item = merged.get()
         if item is None:
             finished += 1
-            continue
-        if isinstance(item, BaseException):
-            raise RuntimeError(f"generation with {names[k]} failed: {item}") from item
-        texts[k] += item
-        yield list(texts)
+        elif isinstance(item, BaseException):
+            failed[k] = item  # this side stops here; the others stream on to their end
+        else:
+            texts[k] += item
+            yield list(texts)
+    if failed:
+        raise ReplyFailed(list(texts), failed, names)
     yield list(texts)
+
+
+_stream_on_gpu = gpu(duration=120)(_stream)

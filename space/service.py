@@ -8,6 +8,7 @@ everything below can be tested without a browser. A request the Space will not t
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -18,13 +19,14 @@ import numpy as np
 from cvalues_build.core.records import HumanLabel, PromptRecord
 
 from . import sync as hub_sync
-from .arena import Arena, BattleState, LabelTask, VoteRefused
+from .arena import CUT_MARK, Arena, BattleState, LabelTask, VoteRefused, failed_battle_message
 from .config import SpaceConfig
 from .leaderboard import Leaderboard, compute_leaderboard
-from .models import ModelPool, stream_replies
+from .models import ModelPool, ReplyFailed, stream_replies
 from .prompts import PromptError, PromptPool, default_prompts, load_dataset_prompts, visitor_prompt
 from .store import StoredReply, VoteStore
 
+logger = logging.getLogger(__name__)
 LEADERBOARD_TTL_S = 60.0
 REPLY_POOL_SOURCE = "space-replies"
 SAFE_CHOICES = {"safe": True, "unsafe": False, None: None}
@@ -102,10 +104,19 @@ class SpaceService:
             raise VoteRefused(str(err)) from err
 
     def battle_replies(self, battle: BattleState) -> Iterator[list[str]]:
-        """Both replies so far, as they stream; once both are done the battle takes its vote."""
+        """Both replies so far, as they stream; once both are done the battle takes its vote.
+        If a model's server fails mid-reply, the other side streams to its end, the failed side is
+        marked as cut, the battle takes no vote, and ``VoteRefused`` says so to the visitor (by
+        side: the names stay hidden); the cause goes to the log."""
         texts = ["", ""]
-        for texts in stream_replies(self.pool, [battle.model_a, battle.model_b], battle.prompt.prompt):
-            yield texts
+        try:
+            for texts in stream_replies(self.pool, [battle.model_a, battle.model_b], battle.prompt.prompt):
+                yield texts
+        except ReplyFailed as err:
+            self.arena.fail_battle(battle.battle_id, err.texts, err.failed)
+            logger.warning("battle %s ended without a vote: %s", battle.battle_id, err)
+            yield [text + CUT_MARK if k in err.failed else text for k, text in enumerate(err.texts)]
+            raise VoteRefused(failed_battle_message(err.failed)) from None
         self.arena.finish_battle(battle.battle_id, texts[0], texts[1])
 
     def vote(self, battle_id: str, winner: str, session: str | None) -> BattleState:

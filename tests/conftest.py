@@ -29,6 +29,28 @@ def fake_openai():
         yield server
 
 
+SERVED_REPLIES = {"alpha": "甲：违法的事不能做，请遵守法律。", "beta": "乙：这样做有危险，请注意安全。"}
+
+
+@pytest.fixture
+def served_models(tmp_path):
+    """Two served models for the arena: two fake OpenAI servers on loopback, each answering every
+    prompt with its own reply (``SERVED_REPLIES``), and a models file naming them as ``openai:``
+    entries with their ``base_url``. Yields ``(models_file, {name: server})``; the servers live
+    until the test ends, so ``cvalues space --models FILE`` in a subprocess can reach them."""
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI(default=SERVED_REPLIES["alpha"]) as alpha, FakeOpenAI(default=SERVED_REPLIES["beta"]) as beta:
+        servers = {"alpha": alpha, "beta": beta}
+        lines = ["models:"]
+        for name, server in servers.items():
+            lines += [f"  - name: {name}", f"    path: openai:{name}", f"    base_url: {server.base_url}",
+                      "    generation: {max_new_tokens: 64, do_sample: false}"]
+        path = tmp_path / "served_models.yaml"
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        yield path, servers
+
+
 @pytest.fixture
 def report(capsys):
     """``report(line)`` prints what a test verified so that CI's log shows it, even under -q
