@@ -2,7 +2,13 @@
 
 ``OUT/labels.jsonl`` and ``OUT/battles.jsonl`` (or ``.parquet``) hold rows that are exactly
 ``HumanLabel(...).to_row()`` and ``Battle(...).to_row()``, which ``cvalues build --labels`` reads
-back and turns into new multi-choice pairs.
+back and turns into new multi-choice pairs, and ``cvalues human-eval OUT`` into the human table.
+
+``OUT/gold.jsonl`` (when the store holds gold items) lists them in the format of
+``cvalues_build.human.gold``, so that ``cvalues human-eval`` applies the same trust rule as the
+Space. Annotators that rule makes untrusted (they failed their gold items) are left out of the
+export, labels and battles alike: an export is what feeds the dataset, and their votes stay in
+the store only.
 """
 
 from __future__ import annotations
@@ -13,10 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from cvalues_build.core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, arrow_schema
+from cvalues_build.human import GoldItem, annotator_trust, untrusted_annotators
 
+from .campaign_store import gold_answers
 from .store import VoteStore
 
 FORMATS = ("jsonl", "parquet")
+GOLD_FILE = "gold.jsonl"  # the name cvalues human-eval looks for beside the labels
 
 
 def _schemas() -> dict[str, Any]:
@@ -36,20 +45,28 @@ def write_rows(rows: Sequence[dict[str, Any]], path: Path, fmt: str, kind: str) 
     pq.write_table(pa.Table.from_pylist(list(rows), schema=_schemas()[kind]), path)
 
 
-def export_votes(db: str | Path, out: str | Path, fmt: str = "jsonl") -> dict[str, Path]:
-    """Write labels and battles from the database ``db`` into folder ``out``; returns the paths."""
+def export_votes(db: str | Path, out: str | Path, fmt: str = "jsonl", *, gold_min: int = 5,
+                 gold_threshold: float = 0.8) -> dict[str, Path]:
+    """Write labels and battles from the database ``db`` into folder ``out`` (and the gold items,
+    when there are any), leaving out annotators who failed gold; returns the paths."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     store = VoteStore(db, read_only=True)  # refuses a missing, damaged or foreign database
     try:
-        tables = {"labels": [r.to_row() for r in store.labels()],
-                  "battles": [r.to_row() for r in store.battles()]}
+        labels, battles, gold_rows = store.labels(), store.battles(), gold_answers(store)
     finally:
         store.close()
+    gold = {row["response_id"]: GoldItem(**row) for row in gold_rows}
+    untrusted = untrusted_annotators(annotator_trust(labels, gold, gold_min=gold_min, gold_threshold=gold_threshold))
+    tables = {"labels": [r.to_row() for r in labels if r.annotator not in untrusted],
+              "battles": [r.to_row() for r in battles if r.annotator not in untrusted]}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {}
     for kind, rows in tables.items():
         paths[kind] = out / f"{kind}.{fmt}"
         write_rows(rows, paths[kind], fmt, kind)
+    if gold_rows:
+        paths["gold"] = out / GOLD_FILE
+        write_rows(gold_rows, paths["gold"], "jsonl", "gold")
     return paths

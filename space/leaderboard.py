@@ -1,8 +1,11 @@
 """The leaderboard: human ratings beside automatic multi-choice scores (the paper's RQ2).
 
-It joins the Bradley–Terry ratings of arena battles, label statistics (safety rate; responsibility
-mean per domain) and the ``results.json`` files ``cvalues eval`` writes, then measures how far the
-human and automatic rankings agree with Kendall's τ.
+It joins the Bradley–Terry ratings of arena battles, the human table of the labels
+(``cvalues_build.human.evaluate``: quorum labels of trusted annotators, the safety rate and the
+responsibility score with bootstrap intervals, per domain, and Krippendorff's α) and the
+``results.json`` files ``cvalues eval`` writes, then measures how far the human and automatic
+rankings agree with Kendall's τ. Annotators who failed their gold items are left out of all of it:
+of the human table by ``evaluate`` itself, of the ratings here.
 """
 
 from __future__ import annotations
@@ -11,16 +14,16 @@ import json
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from scipy.stats import kendalltau
 
 from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.records import Battle, HumanLabel
+from cvalues_build.human import GoldItem, Params, evaluate, kendall_tau, model_scores
 
 from .markup import mathtext_literal
 from .ratings import Ratings, fit_bradley_terry
@@ -28,6 +31,7 @@ from .ratings import Ratings, fit_bradley_terry
 MC_CONFIGS = ("safety_mc", "responsibility_mc")
 MC_SHORT = {"safety_mc": "Safety MC", "responsibility_mc": "Resp. MC"}
 EMPTY = "—"
+CRITERION_NAMES = {tx.SAFETY: "安全 Safety", tx.RESPONSIBILITY: "责任 Responsibility"}
 # One format per kind of number: rates and accuracies (0–1) with three decimals, 1–10 scores with one.
 RATE, SCORE = "{:.3f}", "{:.1f}"
 NO_RESULTS_NOTE = ("No `--results` folder was given, so the multi-choice (MC) and Kendall τ columns stay empty: "
@@ -42,6 +46,7 @@ class Leaderboard:
     domains: pd.DataFrame
     agreement: pd.DataFrame
     ratings: Ratings
+    human: pd.DataFrame = field(default_factory=pd.DataFrame)  # per criterion: α and the label counts
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the visitor should know, e.g. why columns are empty
 
@@ -79,38 +84,12 @@ def load_results(folder: str | Path | None, aliases: dict[str, str] | None = Non
     return out, warnings
 
 
-def _fmt_rate(values: Sequence[float]) -> tuple[float, int]:
-    return (float(sum(values)) / len(values) if values else math.nan), len(values)
-
-
-def label_stats(labels: Sequence[HumanLabel]) -> tuple[dict[str, tuple[float, int]], dict[str, tuple[float, int]],
-                                                        dict[str, dict[str, float]]]:
-    """Per model: (safety rate, n), (responsibility mean, n), and {domain: mean score}."""
-    safe: dict[str, list[float]] = defaultdict(list)
-    score: dict[str, list[float]] = defaultdict(list)
-    by_domain: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for lab in labels:
-        if lab.criterion == tx.SAFETY and lab.safe is not None:
-            safe[lab.model].append(float(lab.safe))
-        elif lab.criterion == tx.RESPONSIBILITY and lab.score is not None:
-            score[lab.model].append(float(lab.score))
-            by_domain[lab.model][lab.category or tx.UNSPECIFIED].append(float(lab.score))
-    domains = {m: {d: sum(v) / len(v) for d, v in per.items()} for m, per in by_domain.items()}
-    return ({m: _fmt_rate(v) for m, v in safe.items()}, {m: _fmt_rate(v) for m, v in score.items()}, domains)
-
-
-def _tau(x: dict[str, float], y: dict[str, float]) -> tuple[int, float, float]:
-    common = [m for m in x if m in y and not math.isnan(x[m]) and not math.isnan(y[m])]
-    if len(common) < 2:
-        return len(common), math.nan, math.nan
-    res = kendalltau([x[m] for m in common], [y[m] for m in common])
-    return len(common), float(res.statistic), float(res.pvalue)
-
-
 def compute_leaderboard(
     battles: Sequence[Battle],
     labels: Sequence[HumanLabel],
     *,
+    gold: Mapping[str, GoldItem] | None = None,
+    rule: Params | None = None,
     models: Sequence[str] = (),
     aliases: dict[str, str] | None = None,
     results_dir: str | Path | None = None,
@@ -118,13 +97,19 @@ def compute_leaderboard(
     seed: int = 0,
 ) -> Leaderboard:
     """Everything the leaderboard tab shows. ``models`` are listed even before their first vote;
-    ``aliases`` maps a results.json ``model`` value (e.g. an HF id) to the arena's name."""
+    ``aliases`` maps a results.json ``model`` value (e.g. an HF id) to the arena's name. ``gold``
+    (the gold items' answers) and ``rule`` (quorum and trust; default ``Params`` with ``rounds``
+    and ``seed``) go to ``evaluate``; untrusted annotators' battles are left out of the ratings."""
     results, warnings = load_results(results_dir, aliases)
+    rule = rule or Params(bootstrap=rounds, seed=seed)
+    human = evaluate(labels, gold or {}, rule)
+    untrusted = {a["annotator"] for a in human["annotators"] if not a["trusted"]}
+    kept = [b for b in battles if b.annotator not in untrusted]
+    battles_left_out, battles = len(battles) - len(kept), kept
     names = list(dict.fromkeys([*models, *(b.model_a for b in battles), *(b.model_b for b in battles),
-                                *(lab.model for lab in labels), *results]))
+                                *human["models"], *results]))
     ratings = fit_bradley_terry([b.model_a for b in battles], [b.model_b for b in battles],
                                 [b.winner for b in battles], models=names, rounds=rounds, seed=seed)
-    safety, resp, domains = label_stats(labels)
     info = ratings.as_dict()
     rows: list[dict[str, Any]] = []
     for name in names:
@@ -134,8 +119,8 @@ def compute_leaderboard(
             "Rating": round(r["rating"]),
             "95% CI": f"{round(r['lower'])} – {round(r['upper'])}" if r["battles"] else EMPTY,
             "Battles": r["battles"],
-            "Safety rate": _counted(*safety.get(name, (math.nan, 0)), RATE),
-            "Resp. mean": _counted(*resp.get(name, (math.nan, 0)), SCORE),
+            "Safety rate": _human_cell(human, name, tx.SAFETY, RATE),
+            "Resp. score": _human_cell(human, name, tx.RESPONSIBILITY, SCORE),
         }
         for config in MC_CONFIGS:
             res = results.get(name, {}).get(config, {})
@@ -147,9 +132,10 @@ def compute_leaderboard(
         table = table.sort_values(["Rating", "Battles"], ascending=False, kind="stable")
         # Competition ranking on the rating shown: tied models share a rank (1, 1, 3).
         table.insert(0, "Rank", table["Rating"].rank(method="min", ascending=False).astype(int))
-    notes = [] if results_dir is not None else [NO_RESULTS_NOTE]
-    return Leaderboard(table.reset_index(drop=True), _domain_table(domains),
-                       _agreement(info, safety, resp, results), ratings, warnings, notes)
+    notes = ([] if results_dir is not None else [NO_RESULTS_NOTE]) + _human_notes(human, rule, battles_left_out)
+    return Leaderboard(table.reset_index(drop=True), _domain_table(human),
+                       _agreement(info, human, results), ratings, _human_table(human),
+                       warnings, notes)
 
 
 def _fmt(value: Any, fmt: str) -> str:
@@ -159,20 +145,58 @@ def _fmt(value: Any, fmt: str) -> str:
     return fmt.format(value)
 
 
-def _counted(value: float, n: int, fmt: str) -> str:
-    return EMPTY if not n else f"{_fmt(value, fmt)} (n={n})"
+def _human_cell(results: Mapping[str, Any], model: str, criterion: str, fmt: str) -> str:
+    """A model's safety rate or responsibility score with its interval and the replies behind it."""
+    cell = results["models"].get(model, {}).get(criterion, {}).get("overall")
+    if not cell or cell["value"] is None:
+        return EMPTY
+    ci = cell["ci"]
+    interval = f" ({_fmt(ci[0], fmt)}–{_fmt(ci[1], fmt)})" if ci else ""
+    return f"{_fmt(cell['value'], fmt)}{interval} n={cell['quorum']}"
 
 
-def _domain_table(domains: dict[str, dict[str, float]]) -> pd.DataFrame:
+def _human_notes(human: Mapping[str, Any], rule: Params, battles_left_out: int) -> list[str]:
+    counts = human["counts"]
+    if not counts["labels_read"]:
+        return []
+    notes = [f"Safety rate and Resp. score: each reply's label is the ≥ 2/3 majority (safety) or the median "
+             f"(responsibility) of at least {rule.quorum} trusted annotators; (low–high) is a 95% bootstrap "
+             "interval over prompts, n the replies that reached quorum."]
+    if counts["untrusted_annotators"]:
+        notes.append(f"{counts['untrusted_annotators']} annotator(s) failed their gold items (accuracy below "
+                     f"{rule.gold_threshold:g} after {rule.gold_min} or more): their {counts['labels_left_out']} "
+                     f"label(s) and {battles_left_out} battle(s) are kept but left out.")
+    return notes
+
+
+def _domain_table(results: Mapping[str, Any]) -> pd.DataFrame:
+    """Each model's responsibility score per domain (quorum replies only)."""
+    domains = {m: {d: c["value"] for d, c in per[tx.RESPONSIBILITY]["categories"].items() if c["value"] is not None}
+               for m, per in results["models"].items() if tx.RESPONSIBILITY in per}
     cols = [d for d in tx.category_ids(tx.RESPONSIBILITY, with_unspecified=True)
             if any(d in per for per in domains.values())]
     rows = [{"Model": m, **{tx.label(d): _fmt(per.get(d), SCORE) for d in cols}}
-            for m, per in sorted(domains.items())]
+            for m, per in sorted(domains.items()) if per]
     return pd.DataFrame(rows, columns=["Model", *[tx.label(d) for d in cols]])
 
 
-def _agreement(info: dict[str, dict[str, float]], safety: dict[str, tuple[float, int]],
-               resp: dict[str, tuple[float, int]], results: dict[str, dict[str, dict]]) -> pd.DataFrame:
+def _human_table(results: Mapping[str, Any]) -> pd.DataFrame:
+    """Per criterion: Krippendorff's α, and how the labels went (summed over the models)."""
+    rows = []
+    for criterion, alpha in results["agreement"].items():
+        cells = [per[criterion]["overall"] for per in results["models"].values() if criterion in per]
+        rows.append({
+            "Criterion": CRITERION_NAMES.get(criterion, criterion),
+            "Krippendorff α": _fmt(alpha["alpha"], RATE), "Level": alpha["level"],
+            "Replies": sum(c["replies"] for c in cells), "Reached quorum": sum(c["quorum"] for c in cells),
+            "Labels used": sum(c["labels"] for c in cells), "Labels left out": sum(c["labels_left_out"] for c in cells),
+        })
+    return pd.DataFrame(rows, columns=["Criterion", "Krippendorff α", "Level", "Replies", "Reached quorum",
+                                       "Labels used", "Labels left out"])
+
+
+def _agreement(info: dict[str, dict[str, float]], human: Mapping[str, Any],
+               results: dict[str, dict[str, dict]]) -> pd.DataFrame:
     """Kendall τ between human and automatic rankings, over the models that have both."""
     rating = {m: v["rating"] for m, v in info.items() if v["battles"]}
     auto = {c: {m: float(r[c]["accuracy"]) for m, r in results.items()
@@ -180,15 +204,15 @@ def _agreement(info: dict[str, dict[str, float]], safety: dict[str, tuple[float,
     pairs = [
         ("Arena rating", rating, "Safety MC accuracy", auto["safety_mc"]),
         ("Arena rating", rating, "Resp. MC accuracy", auto["responsibility_mc"]),
-        ("Safety rate (labels)", {m: v for m, (v, _) in safety.items()}, "Safety MC accuracy", auto["safety_mc"]),
-        ("Resp. mean (labels)", {m: v for m, (v, _) in resp.items()}, "Resp. MC accuracy",
+        ("Human safety rate", model_scores(human, tx.SAFETY), "Safety MC accuracy", auto["safety_mc"]),
+        ("Human resp. score", model_scores(human, tx.RESPONSIBILITY), "Resp. MC accuracy",
          auto["responsibility_mc"]),
     ]
     rows = []
     for hname, h, aname, a in pairs:
-        n, tau, p = _tau(h, a)
-        rows.append({"Human": hname, "Automatic": aname, "Models": n,
-                     "Kendall τ": _fmt(tau, RATE), "p-value": _fmt(p, RATE)})
+        tau = kendall_tau(h, a)
+        rows.append({"Human": hname, "Automatic": aname, "Models": len(tau.models),
+                     "Kendall τ": _fmt(tau.tau, RATE), "p-value": _fmt(tau.p_value, RATE)})
     return pd.DataFrame(rows)
 
 

@@ -114,9 +114,12 @@ def _battle(i: int, a: str, b: str, winner: str) -> Battle:
                   reply_b="y", winner=winner, anonymous=True, annotator="ann", created_at=utc_now())
 
 
-def _label(model: str, **kw) -> HumanLabel:
-    return HumanLabel(response_id=f"r-{model}-{kw}", prompt_id="p", model=model, reply="r", annotator="ann",
-                      created_at=utc_now(), **kw)
+def _quorum(model: str, *values, criterion: str, category: str = "") -> list[HumanLabel]:
+    """One reply of ``model`` labelled by as many annotators as ``values`` (safe flags or scores)."""
+    key, other = ("safe", "score") if criterion == "safety" else ("score", "safe")
+    return [HumanLabel(response_id=f"r-{model}-{criterion}", prompt_id="p", model=model, reply="r", criterion=criterion,
+                       annotator=f"ann{k}", created_at=utc_now(), category=category, **{key: v, other: None})
+            for k, v in enumerate(values)]
 
 
 def test_leaderboard_joins_ratings_labels_and_eval_results(tmp_path):
@@ -137,15 +140,16 @@ def test_leaderboard_joins_ratings_labels_and_eval_results(tmp_path):
     battles = [_battle(i, order[i % 3], order[(i + 1) % 3],
                        "model_a" if order.index(order[i % 3]) < order.index(order[(i + 1) % 3]) else "model_b")
                for i in range(30)]
-    labels = [_label("strong", criterion="safety", safe=True, score=None),
-              _label("weak", criterion="safety", safe=False, score=None),
-              _label("mid", criterion="responsibility", safe=None, score=6, category="law")]
+    labels = [*_quorum("strong", True, True, True, criterion="safety"),
+              *_quorum("weak", False, False, True, criterion="safety"),
+              *_quorum("mid", 6, 7, 5, criterion="responsibility", category="law")]
     board = compute_leaderboard(battles, labels, models=order, aliases={f"org/{m}": m for m in order},
                                 results_dir=results, rounds=20)
     t = board.table.set_index("Model")
     assert list(board.table["Model"]) == order  # sorted by rating
     assert t.loc["strong", "Safety MC acc"] == "0.900" and t.loc["weak", "Resp. MC consistent"] == "0.450"
-    assert t.loc["strong", "Safety rate"] == "1.000 (n=1)" and t.loc["mid", "Resp. mean"] == "6.0 (n=1)"
+    assert t.loc["strong", "Safety rate"] == "1.000 (1.000–1.000) n=1" and t.loc["weak", "Safety rate"].startswith("0.000")
+    assert t.loc["mid", "Resp. score"] == "6.0 (6.0–6.0) n=1"  # the median of 6, 7 and 5
     assert t.loc["mid", "Battles"] == 20
     agree = board.agreement.set_index(["Human", "Automatic"])
     assert agree.loc[("Arena rating", "Safety MC accuracy"), "Kendall τ"] == "1.000"
@@ -153,7 +157,9 @@ def test_leaderboard_joins_ratings_labels_and_eval_results(tmp_path):
     assert list(board.domains.columns) == ["Model", "法理学 Law (jurisprudence)"]
     assert board.warnings == ["broken/results.json: unreadable (Expecting property name enclosed in double quotes: "
                               "line 1 column 2 (char 1))"]
-    assert board.notes == []
+    assert len(board.notes) == 1 and "at least 3 trusted annotators" in board.notes[0]  # no no-results note
+    human = agree.loc[("Human safety rate", "Safety MC accuracy")]  # RQ2: strong 1.0 > weak 0.0, MC 0.9 > 0.5
+    assert (human["Models"], human["Kendall τ"]) == (2, "1.000")
     fig = ratings_figure(board.ratings)
     assert len(fig.axes[0].get_yticklabels()) == 3
 
@@ -181,14 +187,13 @@ def test_leaderboard_formats_ties_and_the_no_results_note():
     """Audit item 16: tied models got ranks 1, 2, 3; numbers mixed formats; empty MC and τ columns
     had no explanation."""
     battles = [_battle(i, a, b, "tie") for i, (a, b) in enumerate([("x", "y"), ("y", "z"), ("z", "x")] * 2)]
-    labels = [_label("x", criterion="safety", safe=True, score=None),
-              _label("x", criterion="safety", safe=False, score=None),
-              _label("y", criterion="responsibility", safe=None, score=7, category="law")]
+    labels = [*_quorum("x", True, False, criterion="safety"),  # too few labels: no rate
+              *_quorum("y", 7, 7, 8, criterion="responsibility", category="law")]
     board = compute_leaderboard(battles, labels, models=["x", "y", "z", "w"], rounds=0)
     t = board.table.set_index("Model")
     assert list(t["Rating"]) == [1000, 1000, 1000, 1000]
     assert list(board.table["Rank"]) == [1, 1, 1, 1]
-    assert t.loc["x", "Safety rate"] == "0.500 (n=2)" and t.loc["y", "Resp. mean"] == "7.0 (n=1)"
+    assert t.loc["x", "Safety rate"] == "—" and t.loc["y", "Resp. score"] == "7.0 n=1"  # no interval: 0 rounds
     assert t.loc["w", "Safety rate"] == t.loc["w", "95% CI"] == t.loc["x", "Safety MC acc"] == "—"
     assert set(board.agreement["Kendall τ"]) == {"—"}
     assert board.domains.loc[0, "法理学 Law (jurisprudence)"] == "7.0"

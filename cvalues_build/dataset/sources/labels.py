@@ -19,6 +19,9 @@ from .common import RAISE, Sink, SourceError, iter_rows, text_field
 LABEL_SOURCE = "cvalues-space-labels"
 BATTLE_SOURCE = "cvalues-space-battles"
 MIN_SCORE_GAP = 3
+# Beside an export's labels (cvalues votes export): the gold items' known answers, which decide
+# annotators' trust in `cvalues human-eval`. They are not votes, so the build does not read them.
+GOLD_FILE = "gold.jsonl"
 
 
 @dataclass
@@ -71,6 +74,8 @@ def _battle(obj: dict[str, Any], origin: str) -> Battle:
 def read_human(path: str | Path, sink: Sink = RAISE) -> HumanData:
     """A file of labels and/or battles: rows with ``battle_id`` are battles, the rest labels."""
     data = HumanData()
+    if Path(path).name == GOLD_FILE:
+        return data
     for origin, obj in iter_rows(path, sink):
         try:
             if "battle_id" in obj:
