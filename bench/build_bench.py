@@ -49,12 +49,12 @@ def peak_rss_gb() -> float:
 def run_cvalues(src: Path, out: Path) -> tuple[float, int]:
     # imported before the clock starts, as the baseline's modules are by the time it runs
     from cvalues_build.dataset.collect import Sources, collect
-    from cvalues_build.dataset.writer import write_dataset
+    from cvalues_build.dataset.writer import DatasetWriter
 
     start = time.perf_counter()
-    bundle = collect(Sources(comparison=[src], sample=False))
-    bundle.problems.raise_if_any()
-    stats = write_dataset(bundle, out)
+    with DatasetWriter(out) as writer:  # what `cvalues build --comparison SRC --out OUT` runs
+        collect(Sources(comparison=[src]), writer).problems.raise_if_any()
+        stats = writer.commit()
     return time.perf_counter() - start, sum(s.rows for s in stats)
 
 

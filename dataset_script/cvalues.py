@@ -24,8 +24,9 @@ from __future__ import annotations
 import datasets
 
 from cvalues_build.dataset.card import CITATION, DESCRIPTION_EN
-from cvalues_build.dataset.collect import Bundle, Sources, collect
+from cvalues_build.dataset.collect import Sources, collect
 from cvalues_build.dataset.features import CONFIG_BY_NAME, CONFIGS
+from cvalues_build.dataset.sinks import Bundle
 
 _VERSION = datasets.Version("1.0.0")
 

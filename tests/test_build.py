@@ -302,15 +302,17 @@ def test_human_labels_become_pairs_and_configs(tmp_path):
     ],
 )
 def test_each_bad_pair_is_reported_with_line_and_field(tmp_path, row, field, reason):
+    from cvalues_build.dataset.pairs import Origins, pair_table
     from cvalues_build.dataset.problems import Problems
     from cvalues_build.dataset.sources import sample
-    from cvalues_build.dataset.validate import check_pairs
+    from cvalues_build.dataset.validate import PairChecks
 
     good = {"criterion": "safety", "category": "crimes", "prompt": "好问题", "better": "好", "worse": "坏"}
     path = write_jsonl(tmp_path / "s.jsonl", [good, row])
-    problems = Problems()
-    pairs = check_pairs(sample.read_sample_pairs(path, problems), problems)
-    assert [p.question for p in pairs] == ["好问题"]
+    problems, origins = Problems(), Origins()
+    records = list(sample.read_sample_pairs(path, problems))
+    pairs = PairChecks(problems, origins).check(pair_table(records, origins.pack_texts([r.origin for r in records])))
+    assert pairs.column("question").to_pylist() == ["好问题"]
     [problem] = problems.items
     assert problem.origin == f"{path}:2" and problem.field == field and reason in str(problem)
 

@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import tempfile
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from conftest import ROOT, write_jsonl
 
 from cvalues_build.cli import main
@@ -105,3 +107,94 @@ def test_build_matches_the_row_builds_files(tmp_path):
             if path.endswith(".parquet"):
                 assert {k: have[k] for k in ("rows", "schema", "row_groups")} == \
                        {k: want[k] for k in ("rows", "schema", "row_groups")}, f"{build}/{path}"
+
+
+def _read_both(path: Path) -> tuple[object, object]:
+    """(records or the error, problems) from the row reader and from the columnar one."""
+    from cvalues_build.dataset.pairs import PAIR_COLUMNS
+    from cvalues_build.dataset.problems import Problems
+    from cvalues_build.dataset.sources.common import SourceError
+    from cvalues_build.dataset.sources.comparison import read_comparison
+    from cvalues_build.dataset.sources.comparison_columns import read_comparison_tables
+
+    results = []
+    for read in (lambda sink: [{k: getattr(r, k) for k in PAIR_COLUMNS} | {"line": int(r.origin.rpartition(":")[2])}
+                               for r in read_comparison(path, sink)],
+                 lambda sink: [row for t in read_comparison_tables(path, sink) for row in t.to_pylist()]):
+        problems = Problems()
+        try:
+            got: object = read(problems)
+        except SourceError as err:
+            got = f"raised {err}"
+        results.append((got, [str(p) for p in problems.items]))
+    return results[0], results[1]
+
+
+@pytest.mark.slow
+def test_columnar_comparison_reader_equals_the_row_reader(monkeypatch, report):
+    """Fuzzed comparison files, read in chunks of a few lines so that chunk edges, refused parts and
+    their halving all happen: the columnar reader gives the row reader's pairs and problems."""
+    from hypothesis import given
+    from test_fuzz import KIND_BY_NAME, fuzz, fuzz_file
+
+    from cvalues_build.dataset.sources import jsonl_chunks
+
+    monkeypatch.setattr(jsonl_chunks, "CHUNK_BYTES", 300)
+    monkeypatch.setattr(jsonl_chunks, "MIN_LINES", 1)
+    seen = {"rows": 0, "problems": 0, "files": 0}
+
+    @fuzz(max_examples=200)
+    @given(file=fuzz_file(KIND_BY_NAME["comparison"]))
+    def run(file) -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / file.name
+            path.write_bytes(file.data)
+            rows, columns = _read_both(path)
+        assert columns == rows
+        seen["files"] += 1
+        seen["rows"] += len(rows[0]) if isinstance(rows[0], list) else 0
+        seen["problems"] += len(rows[1])
+
+    run()
+    assert seen["rows"] and seen["problems"], seen
+    report(f"columnar comparison reader: {seen['files']} fuzzed files, {seen['rows']} pairs and "
+           f"{seen['problems']} problems, all equal to the row reader's")
+
+
+def test_columnar_reader_keeps_order_across_chunks_and_row_path_lines(tmp_path, monkeypatch):
+    from cvalues_build.dataset.sources import jsonl_chunks
+
+    monkeypatch.setattr(jsonl_chunks, "CHUNK_BYTES", 4096)
+    flags = fixed_sources(tmp_path / "src")
+    path = Path(flags[flags.index("--comparison") + 1]) / "train.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    # odd lines among good ones: a null line, a lone "\r", a BOM, a number where text goes, CRLF
+    lines[3], lines[10] = b"null", lines[10].replace(b'", "', b'",\r "', 1)
+    lines[20], lines[30] = b"\xef\xbb\xbf" + lines[20], lines[30].replace(b'"prompt": "', b'"prompt": 7, "x": "', 1)
+    lines[40] += b"\r"
+    path.write_bytes(b"\n".join(lines))
+    rows, columns = _read_both(path)
+    assert columns == rows
+    assert len(rows[1]) == 3 and len(rows[0]) == 257  # the "\r" between tokens is JSON whitespace: a good row
+
+
+def test_leaked_train_rows_are_cut_out_of_written_shards(tmp_path, capsys):
+    """--skip-invalid drops leaked train pairs after their shards were written: the split is
+    rewritten and re-cut, and comes out as if the leaked rows had never been in the file."""
+    from test_build import comparison_row
+
+    train = [comparison_row(f"训练问题{i}") for i in range(30)]
+    leaked = {3, 11, 12, 29}  # in the first, second and last shard of 10 items
+    test = [comparison_row(f"训练问题{i}", neg_type="拒绝为主") for i in sorted(leaked)]
+    write_jsonl(tmp_path / "leaky" / "train.jsonl", train)
+    write_jsonl(tmp_path / "leaky" / "test.jsonl", test)
+    write_jsonl(tmp_path / "clean" / "train.jsonl", [r for i, r in enumerate(train) if i not in leaked])
+    write_jsonl(tmp_path / "clean" / "test.jsonl", test)
+    flags = ["build", "--shard-rows", "10"]
+    assert main([*flags, "--comparison", str(tmp_path / "leaky"), "--out", str(tmp_path / "a")]) == 1
+    assert "leakage" in capsys.readouterr().err and not (tmp_path / "a").exists()
+    assert main([*flags, "--skip-invalid", "--comparison", str(tmp_path / "leaky"), "--out", str(tmp_path / "a")]) == 0
+    assert main([*flags, "--comparison", str(tmp_path / "clean"), "--out", str(tmp_path / "b")]) == 0
+    a, b = fingerprint(tmp_path / "a"), fingerprint(tmp_path / "b")
+    assert len([p for p in a if "/train-" in p]) == 6  # 26 pairs, 52 items, 10 a shard
+    assert a == b  # the same files, byte for byte, the card included

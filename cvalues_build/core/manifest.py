@@ -19,7 +19,7 @@ import hashlib
 import json
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
@@ -98,15 +98,20 @@ def _no_link_on_the_way(root: Path, path: str) -> str | None:
     return None
 
 
-def entry_for(root: str | Path, path: str) -> Entry:
-    """The entry of ``root/path``: refused unless it is a regular file reached without a symlink."""
+def entry_for(root: str | Path, path: str, hashed: Entry | None = None) -> Entry:
+    """The entry of ``root/path``: refused unless it is a regular file reached without a symlink.
+    ``hashed`` is one the caller computed as it wrote the file (say in a worker thread), taken
+    when the size still agrees."""
     root = Path(root)
     check_relative(path)
     why = _no_link_on_the_way(root, path)
     if why:
         raise ManifestError(f"{root / path}: {why}")
     full = root / path
-    return Entry(path, full.stat().st_size, sha256_of(full))
+    size = full.stat().st_size
+    if hashed is not None and hashed.path == path and hashed.size == size:
+        return hashed
+    return Entry(path, size, sha256_of(full))
 
 
 def files_under(root: str | Path) -> Iterator[str]:
@@ -125,12 +130,14 @@ def files_under(root: str | Path) -> Iterator[str]:
                 yield rel
 
 
-def write_manifest(root: str | Path, kind: str, paths: Iterable[str] | None = None) -> Manifest:
-    """Hash the files (every file under ``root`` when ``paths`` is None) and save the manifest in
-    ``root``. The JSON has no timestamp, so two identical outputs have identical manifests."""
+def write_manifest(root: str | Path, kind: str, paths: Iterable[str] | None = None,
+                   hashed: Mapping[str, Entry] | None = None) -> Manifest:
+    """Hash the files (every file under ``root`` when ``paths`` is None; ``hashed`` holds entries
+    already computed) and save the manifest in ``root``. The JSON has no timestamp, so two
+    identical outputs have identical manifests."""
     root = Path(root)
     chosen = sorted(set(files_under(root) if paths is None else paths))
-    manifest = Manifest(kind, tuple(entry_for(root, p) for p in chosen))
+    manifest = Manifest(kind, tuple(entry_for(root, p, (hashed or {}).get(p)) for p in chosen))
     data = {"format": FORMAT, "version": FORMAT_VERSION, "kind": kind,
             "files": [{"path": e.path, "size": e.size, "sha256": e.sha256} for e in manifest.files]}
     text = json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"

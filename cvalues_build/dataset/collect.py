@@ -1,29 +1,44 @@
-"""Sources -> validated records -> the rows of every config and split.
+"""Sources -> validated pairs -> the item tables of every config and split, handed to a sink as
+they are made.
 
-This is the one place that knows which record goes to which config; the CLI, the writer and
-the loading script all go through ``collect``.
+This is the one place that knows which record goes to which config; the CLI, the writer and the
+loading script all go through ``collect``. The comparison source, which can hold millions of
+pairs, streams through a chunk at a time (read by columns, checked, turned into items, handed
+on), so memory does not grow with it; the other sources are small and are held to the end.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 from tqdm.auto import tqdm
 
 from ..core import taxonomy as tx
 from ..core.answer_format import DEFAULT_VERSION
-from ..core.records import Battle, HumanLabel, PairRecord, PromptRecord
-from .features import CONFIG_BY_NAME
+from ..core.records import Battle, HumanLabel, PairRecord
 from .multichoice import items_table
+from .pairs import Origins, pair_table
 from .problems import Problems
+from .sinks import Bundle, ItemSink
 from .sources import comparison, labels, official, sample
 from .sources.common import expand_paths
-from .validate import check_human, check_pairs, check_prompts
+from .sources.comparison_columns import read_comparison_tables
+from .validate import PairChecks, check_human, check_prompts
+
+# The source kinds each config is made from, with those its checks compare against (duplicates,
+# leakage), the comparison source aside for configs it does not feed (see ``Sources.only``).
+CONFIG_SOURCES: dict[str, tuple[str, ...]] = {
+    "safety_prompts": ("official_prompts",), "responsibility_prompts": ("official_prompts",),
+    "safety_mc": ("official_mc", "labels"), "responsibility_mc": ("official_mc", "labels"),
+    "responsibility_mc_official": ("official_mc",), "comparison": ("official_mc", "comparison", "labels"),
+    "human_labels": ("labels",), "battles": ("labels",),
+}
 
 
 @dataclass
@@ -48,6 +63,14 @@ class Sources:
         build must never be padded with made-up items)."""
         return self.sample if self.sample is not None else not self.paths
 
+    def only(self, config: str) -> Sources:
+        """The sources ``config`` is made from: what the loading script reads to serve one config.
+        A pair of the sample, the official items or the votes that repeats a comparison pair is
+        then kept, where a full build keeps only its first sighting."""
+        kinds = CONFIG_SOURCES[config]
+        return replace(self, **{kind: [] for kind in ("official_prompts", "official_mc", "comparison", "labels")
+                                if kind not in kinds}, sample=self.with_sample)
+
     @classmethod
     def from_data_dir(cls, data_dir: str | Path, sample: bool | None = None) -> Sources:
         """The folder layout the loading script reads: one sub-folder per source kind."""
@@ -57,41 +80,6 @@ class Sources:
             return [root / name] if (root / name).exists() else []
 
         return cls(sub("official_prompts"), sub("official_mc"), sub("comparison"), sub("labels"), sample)
-
-
-@dataclass
-class Bundle:
-    """config -> split -> Arrow tables of readable rows (category names, not ClassLabel ints),
-    plus what was dropped and why."""
-
-    configs: dict[str, dict[str, list[pa.Table]]] = field(default_factory=dict)
-    problems: Problems = field(default_factory=Problems)
-    notes: list[str] = field(default_factory=list)
-    # what went in: source kind -> {"files": n, "pairs": n, ...} as read, before validation
-    inputs: dict[str, Counter] = field(default_factory=dict)
-
-    def count(self, kind: str, what: str, n: int = 1) -> None:
-        self.inputs.setdefault(kind, Counter())[what] += n
-
-    def add(self, config: str, split: str, rows: Iterable[dict[str, Any]]) -> None:
-        rows = list(rows)
-        if rows:  # a config with no source data is left out, not written empty
-            self.add_table(config, split, pa.Table.from_pylist(rows))
-
-    def add_table(self, config: str, split: str, table: pa.Table) -> None:
-        if table.num_rows:
-            self.configs.setdefault(config, {}).setdefault(split, []).append(table)
-
-    def table(self, config: str, split: str) -> pa.Table:
-        return pa.concat_tables(self.configs[config][split], promote_options="permissive")
-
-    def splits(self) -> list[tuple[str, str]]:
-        """(config, split) in the published order: configs as features.CONFIGS lists them."""
-        order = {name: i for i, name in enumerate(CONFIG_BY_NAME)}
-        return sorted(((c, s) for c, splits in self.configs.items() for s in splits), key=lambda k: (order[k[0]], k[1]))
-
-    def rows(self, config: str, split: str) -> int:
-        return sum(t.num_rows for t in self.configs[config][split])
 
 
 def _read(paths: list[Path], reader: Callable[..., Iterable[Any]], bundle: Bundle, kind: str,
@@ -106,32 +94,72 @@ def _read(paths: list[Path], reader: Callable[..., Iterable[Any]], bundle: Bundl
             yield record
 
 
-def collect(sources: Sources, problems: Problems | None = None) -> Bundle:
-    """Read, validate and arrange every source; problems are collected, never raised here."""
+def collect(sources: Sources, sink: ItemSink | None = None, problems: Problems | None = None) -> Bundle:
+    """Read, validate and arrange every source, handing each config's tables to ``sink`` (the
+    returned Bundle itself by default); problems are collected, never raised here."""
     bundle = Bundle(problems=problems or Problems())
-    probs = bundle.problems
-    prompts: list[PromptRecord] = []
-    pairs: list[PairRecord] = []
-    official_text: dict[str, tuple[str, str]] = {}
-    if sources.with_sample:
-        sample_pairs = list(_read([sample.SAMPLE_FILE], sample.read_sample_pairs, bundle, "built-in sample", "pairs"))
-        pairs.extend(sample_pairs)
-        prompts.extend(sample.prompts_of(sample_pairs))
+    sink = bundle if sink is None else sink
+    origins = Origins()
+    checks = PairChecks(bundle.problems, origins)
+    early_pairs = list(_read([sample.SAMPLE_FILE], sample.read_sample_pairs, bundle, "built-in sample", "pairs")
+                       if sources.with_sample else [])
+    prompts = sample.prompts_of(early_pairs)
     prompts.extend(_read(sources.official_prompts, official.read_prompts, bundle, "official prompts", "prompts"))
-    for op in _read(sources.official_mc, official.read_mc, bundle, "official MC", "pairs"):
-        pairs.append(op.pair)
-        official_text[op.pair.pair_id] = op.official_prompts
-    pairs.extend(_read(sources.comparison, comparison.read_comparison, bundle, "comparison", "pairs"))
-    human_labels, battles = _read_human(sources.labels, bundle)
-    pairs.extend(_human_pairs(human_labels, battles, bundle))
-
-    valid_prompts = check_prompts(prompts, probs)
+    valid_prompts = check_prompts(prompts, bundle.problems)
     for criterion in tx.CRITERIA:
-        bundle.add(f"{criterion}_prompts", "test", (p.to_row() for p in valid_prompts if p.criterion == criterion))
-    _add_items(bundle, check_pairs(pairs, probs), official_text, sources.template_version)
-    bundle.add("human_labels", "train", (lab.to_row() for lab in human_labels))
-    bundle.add("battles", "train", (b.to_row() for b in battles))
+        _add_rows(sink, f"{criterion}_prompts", "test", (p.to_row() for p in valid_prompts if p.criterion == criterion))
+    official_text: dict[str, tuple[str, str]] = {}
+    for op in _read(sources.official_mc, official.read_mc, bundle, "official MC", "pairs"):
+        early_pairs.append(op.pair)
+        official_text[op.pair.pair_id] = op.official_prompts
+    small = [checks.check(_pair_table(early_pairs, origins))]  # held to the end: they are few
+    _stream_comparison(sources, bundle, sink, checks, origins)
+    human_labels, battles = _read_human(sources.labels, bundle)
+    small.append(checks.check(_pair_table(_human_pairs(human_labels, battles, bundle), origins)))
+    leaked = checks.leaked()  # only comparison pairs are train pairs: these are comparison/train's
+    sink.drop_rows("comparison", "train", np.sort(np.concatenate([2 * leaked, 2 * leaked + 1])))
+    _add_small_items(sink, pa.concat_tables(small), official_text, sources.template_version)
+    _add_rows(sink, "human_labels", "train", (lab.to_row() for lab in human_labels))
+    _add_rows(sink, "battles", "train", (b.to_row() for b in battles))
     return bundle
+
+
+def _add_rows(sink: ItemSink, config: str, split: str, rows: Iterable[dict[str, Any]]) -> None:
+    rows = list(rows)
+    if rows:
+        sink.add_table(config, split, pa.Table.from_pylist(rows))
+
+
+def _pair_table(records: list[PairRecord], origins: Origins) -> pa.Table:
+    return pair_table(records, origins.pack_texts([r.origin for r in records]))
+
+
+def _stream_comparison(sources: Sources, bundle: Bundle, sink: ItemSink, checks: PairChecks,
+                       origins: Origins) -> None:
+    """Comparison files a chunk at a time: read and checked; the pairs of each split are made
+    into items and handed on ``sink.batch_rows`` items at a time."""
+    batch_pairs = max(1, sink.batch_rows // 2)
+    held: dict[str, list[pa.Table]] = {split: [] for split in comparison.SPLITS}
+
+    def hand_on(split: str, at_least: int) -> None:
+        pairs = pa.concat_tables(held[split]) if held[split] else None
+        while pairs is not None and pairs.num_rows >= max(at_least, 1):
+            batch, pairs = pairs.slice(0, batch_pairs), pairs.slice(batch_pairs)
+            sink.add_table("comparison", split, items_table(batch, sources.template_version))
+        held[split] = [pairs] if pairs is not None and pairs.num_rows else []
+
+    for path in expand_paths(sources.comparison):
+        bundle.count("comparison", "files")
+        for table in tqdm(read_comparison_tables(path, bundle.problems), desc=f"comparison: {path.name}",
+                          unit=" chunks", leave=False, disable=None):
+            bundle.count("comparison", "pairs", table.num_rows)
+            where = origins.pack(str(path), table.column("line").to_numpy())
+            kept = checks.check(table.drop_columns(["line"]).append_column("where", pa.array(where)))
+            for split in comparison.SPLITS:
+                held[split].append(kept.filter(pc.equal(kept.column("split"), split)))
+                hand_on(split, batch_pairs)
+    for split in comparison.SPLITS:
+        hand_on(split, 1)
 
 
 def _read_human(paths: list[Path], bundle: Bundle) -> tuple[list[HumanLabel], list[Battle]]:
@@ -165,17 +193,16 @@ def _human_pairs(human_labels: list[HumanLabel], battles: list[Battle], bundle: 
     return list(kept.values())
 
 
-def _add_items(bundle: Bundle, pairs: list[PairRecord], official_text: dict[str, tuple[str, str]],
-               version: str) -> None:
-    """Group pairs by (config, split) and turn each group into items in one columnar pass."""
-    groups: dict[tuple[str, str], list[PairRecord]] = {}
-    for pair in pairs:
-        config = "comparison" if pair.source == comparison.SOURCE else f"{pair.criterion}_mc"
-        groups.setdefault((config, pair.split), []).append(pair)
-    for (config, split), group in tqdm(groups.items(), desc="multi-choice items", unit="split", leave=False,
-                                       disable=None):
-        bundle.add_table(config, split, items_table(group, version))
-    official = [p for p in pairs if p.pair_id in official_text]
-    if official:
-        bundle.add_table("responsibility_mc_official", "test",
-                         items_table(official, official_prompts=[official_text[p.pair_id] for p in official]))
+def _add_small_items(sink: ItemSink, pairs: pa.Table, official_text: dict[str, tuple[str, str]],
+                     version: str) -> None:
+    """The pairs of the sample, the official items and the votes, as items of ``<criterion>_mc``
+    (and, for the official items, of ``responsibility_mc_official`` with their own text)."""
+    for criterion in tx.CRITERIA:
+        part = pairs.filter(pc.equal(pairs.column("criterion"), criterion))
+        for split in pc.unique(part.column("split")).to_pylist():
+            sink.add_table(f"{criterion}_mc", split, items_table(part.filter(pc.equal(part.column("split"), split)),
+                                                                 version))
+    official = pairs.filter(pc.is_in(pairs.column("pair_id"), value_set=pa.array(list(official_text), pa.string())))
+    if official.num_rows:
+        texts = pa.array([text for pid in official.column("pair_id").to_pylist() for text in official_text[pid]])
+        sink.add_table("responsibility_mc_official", "test", items_table(official, official_prompts=texts))

@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 from ..core.answer_format import DEFAULT_VERSION, TEMPLATE_VERSIONS
-from .collect import Bundle, Sources, collect
+from .collect import Sources, collect
 from .problems import BuildError
+from .sinks import Bundle, ItemSink, RowCounts
 from .sources.common import SourceError
 from .stats import format_table, read_stats
 
@@ -78,20 +79,16 @@ def _sources(args: argparse.Namespace) -> Sources:
                    sample=True if args.sample else False if args.no_sample else None, template_version=args.template)
 
 
-def _collect(args: argparse.Namespace, sources: Sources) -> Bundle | None:
-    """Collect and report; None (after printing why) when the build must stop."""
+def _collect(args: argparse.Namespace, sources: Sources, sink: ItemSink) -> Bundle | None:
+    """Collect into ``sink`` and report; None (after printing why) when the build must stop."""
     try:
-        bundle = collect(sources)
+        bundle = collect(sources, sink)
         if not args.skip_invalid:
             bundle.problems.raise_if_any()
     except (SourceError, BuildError) as err:
         print(f"error: {err}", file=sys.stderr)
         if isinstance(err, BuildError):
             print("nothing was written; fix the rows above or pass --skip-invalid to drop them", file=sys.stderr)
-        return None
-    if not bundle.configs:
-        print("error: no rows to write: every source was empty or invalid (did you pass --no-sample alone?)",
-              file=sys.stderr)
         return None
     return bundle
 
@@ -120,24 +117,29 @@ def _print_report(bundle: Bundle) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from .writer import OutputError, check_output, write_dataset
+    from .writer import DatasetWriter, OutputError
 
     start = time.perf_counter()
     try:  # the output folder is refused before any source is read
         sources = _sources(args)
-        check_output(args.out, sources.paths)
+        writer = DatasetWriter(args.out, shard_rows=args.shard_rows, template_version=args.template,
+                               sources=sources.paths)
     except (SourceError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    bundle = _collect(args, sources)
-    if bundle is None:
-        return 1
-    try:
-        stats = write_dataset(bundle, args.out, shard_rows=args.shard_rows, template_version=args.template,
-                              sources=sources.paths)
-    except OutputError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    with writer:  # rows are written as they come; leaving without a commit leaves --out as it was
+        bundle = _collect(args, sources, writer)
+        if bundle is None:
+            return 1
+        if not writer.rows:
+            print("error: no rows to write: every source was empty or invalid (did you pass --no-sample alone?)",
+                  file=sys.stderr)
+            return 1
+        try:
+            stats = writer.commit()
+        except OutputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     _print_report(bundle)
     print(format_table(stats))
     _print_inputs(bundle)
@@ -148,16 +150,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    counts = RowCounts()
     try:
-        bundle = collect(_sources(args))
+        bundle = collect(_sources(args), counts)
     except SourceError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     for p in bundle.problems.items:
         print(p, file=sys.stderr)
     _print_report(Bundle(notes=bundle.notes))
-    for config, split in bundle.splits():
-        print(f"{config + '/' + split:40s} {bundle.rows(config, split):8d} rows")
+    for config, split in counts.splits():
+        print(f"{config + '/' + split:40s} {counts.counts[config, split]:8d} rows")
     _print_inputs(bundle)
     print(f"{len(bundle.problems)} problem(s)")
     return 1 if bundle.problems.items else 0

@@ -7,8 +7,6 @@ with, so a score always names the exact wording the model saw.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-from collections.abc import Sequence
 from string import Template
 
 import numpy as np
@@ -18,7 +16,8 @@ import pyarrow.compute as pc
 from ..core import taxonomy as tx
 from ..core.answer_format import DEFAULT_VERSION, OFFICIAL_VERSION, answer_format
 from ..core.labels import LABELS
-from ..core.records import MCItem, PairRecord
+from ..core.records import MCItem
+from .columns import hex_column, id_digests
 
 
 def _pieces(template: Template) -> list[str | tuple[str]]:
@@ -71,55 +70,46 @@ def render_columns(criterion: pa.Array, columns: dict[str, pa.Array], version: s
 ITEM_COLUMNS = [f.name for f in dataclasses.fields(MCItem) if f.name != "origin"]
 
 
-def _ids(pair_ids: Sequence[str], position: int, template_version: str) -> list[str]:
-    """``content_id(pair_id, position, template_version)`` for many pairs, inlined: the same
-    bytes are hashed, without a Python call per item."""
-    suffix = f"\x1f{position}\x1f{template_version}".encode()
-    return [hashlib.sha256(pid.encode() + suffix).hexdigest()[:16] for pid in pair_ids]
+def _repeat(value: str, n: int) -> pa.Array:
+    """``value`` n times, built as ``pa.array`` builds it (no validity buffer: the card's byte
+    counts follow the buffers)."""
+    return pa.array(np.full(n, value, dtype=object), pa.string())
 
 
-def items_table(pairs: Sequence[PairRecord], version: str = DEFAULT_VERSION,
-                official_prompts: Sequence[tuple[str, str]] | None = None) -> pa.Table:
-    """Every pair asked in both orders, as one Arrow table: rows 2k and 2k+1 are pair k with the
-    better reply first (label 回复1) and second (回复2). ``official_prompts`` (better-first,
-    better-second per pair) keeps a source's own rendered text instead of one of our templates.
+def items_table(pairs: pa.Table, version: str = DEFAULT_VERSION, official_prompts: pa.Array | None = None) -> pa.Table:
+    """Every pair of a pair table (``pairs.py``) asked in both orders, as one Arrow table: rows 2k
+    and 2k+1 are pair k with the better reply first (label 回复1) and second (回复2).
+    ``official_prompts`` (better-first then better-second text, two per pair) keeps a source's own
+    rendered text instead of one of our templates.
 
-    Columnar on purpose: a 145k-pair build spends its time here. Each text is encoded to Arrow
-    once and then laid out with ``take`` (a memcpy), and prompts are rendered by whole-column
-    string joins, instead of building an object per item."""
-    n = len(pairs)
+    Columnar on purpose: a 145k-pair build spends its time here. Each text is laid out with
+    ``take`` (a memcpy), prompts are rendered by whole-column string joins, and the ids are hashed
+    from the pair_id column, instead of building an object per item."""
+    n = pairs.num_rows
     template_version = OFFICIAL_VERSION if official_prompts is not None else version
-    per_pair = np.repeat(np.arange(n), 2)  # row 2k and 2k+1 both come from pair k
-
-    def twice(values: list[str]) -> pa.Array:
-        return pa.array(values, pa.string()).take(per_pair)
-
+    per_pair = pa.array(np.repeat(np.arange(n), 2))  # row 2k and 2k+1 both come from pair k
+    column = {name: pairs.column(name).combine_chunks() for name in
+              ("pair_id", "criterion", "category", "question", "better", "worse", "difficulty", "source")}
     # replies: index k is pair k's better reply, n + k its worse one
-    replies = pa.concat_arrays([pa.array([p.better for p in pairs], pa.string()),
-                                pa.array([p.worse for p in pairs], pa.string())])
+    replies = pa.concat_arrays([column["better"], column["worse"]])
     better_first = np.empty(2 * n, dtype=np.int64)
     better_first[0::2], better_first[1::2] = np.arange(n), np.arange(n, 2 * n)
     worse_first = np.where(better_first < n, better_first + n, better_first - n)
-    pair_ids = [p.pair_id for p in pairs]
-    ids = [None] * (2 * n)
-    ids[0::2], ids[1::2] = _ids(pair_ids, 1, template_version), _ids(pair_ids, 2, template_version)
+    digests = np.empty((2 * n, 8), dtype=np.uint8)
+    for position in (1, 2):
+        digests[position - 1::2] = id_digests(column["pair_id"], str(position), template_version)
     columns = {
-        "id": pa.array(ids, pa.string()),
-        "pair_id": twice(pair_ids),
-        "criterion": twice([p.criterion for p in pairs]),
-        "category": twice([p.category for p in pairs]),
-        "question": twice([p.question for p in pairs]),
-        "reply_1": replies.take(better_first),
-        "reply_2": replies.take(worse_first),
-        "label": pa.array(list(LABELS) * n, pa.string()),
-        "better_position": pa.array([1, 2] * n, pa.int8()),
-        "difficulty": twice([p.difficulty for p in pairs]),
-        "source": twice([p.source for p in pairs]),
-        "template_version": pa.array([template_version] * (2 * n), pa.string()),
+        "id": hex_column(digests),
+        **{name: column[name].take(per_pair) for name in ("pair_id", "criterion", "category", "question",
+                                                          "difficulty", "source")},
+        "reply_1": replies.take(pa.array(better_first)),
+        "reply_2": replies.take(pa.array(worse_first)),
+        "label": pa.array(np.tile(np.array(LABELS, dtype=object), n), pa.string()),
+        "better_position": pa.array(np.tile(np.array([1, 2], dtype=np.int8), n)),
+        "template_version": _repeat(template_version, 2 * n),
     }
     if official_prompts is not None:
-        columns["prompt"] = pa.array([text for texts in official_prompts for text in texts], pa.string())
+        columns["prompt"] = official_prompts
     else:
         columns["prompt"] = render_columns(columns["criterion"], columns, version)
     return pa.table({name: columns[name] for name in ITEM_COLUMNS})
-

@@ -6,10 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from ..core import taxonomy as tx
-from ..core.records import Battle, HumanLabel, PairRecord, PromptRecord
+from ..core.records import Battle, HumanLabel, PromptRecord
+from .columns import id_keys, strip, text_keys
+from .keyset import FirstSeen
+from .pairs import Origins
 from .problems import Problems
 from .sources.common import SourceError
+from .sources.comparison import SOURCE as COMPARISON_SOURCE
 
 
 def _category_ok(criterion: str, category: str, origin: str, problems: Problems, *, allow_unspecified: bool) -> bool:
@@ -52,32 +60,86 @@ def check_prompts(prompts: Iterable[PromptRecord], problems: Problems) -> list[P
     return kept
 
 
-def check_pairs(pairs: Iterable[PairRecord], problems: Problems) -> list[PairRecord]:
-    """Per-pair checks, duplicates, then leakage: a prompt in both train and test."""
-    kept: list[PairRecord] = []
-    seen: dict[str, str] = {}
-    for pair in pairs:
-        if not (_texts_ok(pair, ("question", "better", "worse"), problems)
-                and _category_ok(pair.criterion, pair.category, pair.origin, problems,
-                                 allow_unspecified=pair.source == "cvalues-comparison")):
-            continue
-        if pair.better == pair.worse:
-            problems.report(SourceError(pair.origin, "worse", "the better and the worse reply are the same text"))
-            continue
-        if _first_time(pair.pair_id, pair.origin, "pair", seen, problems):
-            kept.append(pair)
-    return _without_leaks(kept, problems)
+class PairChecks:
+    """The checks of pairs, over a stream of pair tables (``pairs.py``): each pair's own checks,
+    duplicates (the same pair_id again) and leakage (a train prompt also in test). The state kept
+    across tables is small: 64-bit keys and packed origins, never texts."""
+
+    def __init__(self, problems: Problems, origins: Origins):
+        self.problems, self.origins = problems, origins
+        self._seen = FirstSeen()
+        self._test: list[tuple[np.ndarray, np.ndarray]] = []  # (question keys, where) of kept test pairs
+        self._train: list[tuple[np.ndarray, np.ndarray]] = []  # the same of kept train pairs, in order
+
+    def check(self, pairs: pa.Table) -> pa.Table:
+        """The pairs that pass, in order; the others are reported with their file:line."""
+        where = pairs.column("where").to_numpy()
+        faults = self._own_faults(pairs)
+        ok = np.array([f is None for f in faults], dtype=bool)
+        first = np.full(len(ok), -1, dtype=np.int64)
+        first[ok] = self._seen.add(id_keys(pairs.column("pair_id").filter(ok)), where[ok])
+        for i in np.flatnonzero(~ok | (first >= 0)).tolist():  # every problem, in row order
+            field, message = faults[i] or ("prompt", f"duplicate pair (first at {self.origins.text(first[i])})")
+            self.problems.report(SourceError(self.origins.text(where[i]), field, message))
+        kept = pairs.filter(ok & (first < 0))
+        split = kept.column("split").to_numpy(zero_copy_only=False)
+        keys, kept_where = text_keys(kept.column("question")), kept.column("where").to_numpy()
+        for name, into in (("test", self._test), ("train", self._train)):
+            into.append((keys[split == name], kept_where[split == name]))
+        return kept
+
+    def _own_faults(self, pairs: pa.Table) -> list[tuple[str, str] | None]:
+        """(field, message) of each pair's first failing check, None for a pair that passes."""
+        faults: list[tuple[str, str] | None] = [None] * pairs.num_rows
+        for name in ("question", "better", "worse"):
+            for i in np.flatnonzero(pc.equal(pc.utf8_length(strip(pairs.column(name))), 0).to_numpy(zero_copy_only=False)):
+                faults[i] = faults[i] or (name, "empty text")
+        for i, message in _category_faults(pairs):
+            faults[i] = faults[i] or ("category", message)
+        for i in np.flatnonzero(pc.equal(pairs.column("better"), pairs.column("worse")).to_numpy(zero_copy_only=False)):
+            faults[i] = faults[i] or ("worse", "the better and the worse reply are the same text")
+        return faults
+
+    def leaked(self) -> np.ndarray:
+        """Report every kept train pair whose question is also in test (by text, not prompt_id:
+        the same question under another criterion is still a leak), naming the last test pair
+        that holds it; returns their ordinals among the kept train pairs."""
+        train_keys, train_where = _joined(self._train)
+        test_keys, test_where = _joined(self._test)
+        order = np.argsort(test_keys, kind="stable")
+        test_keys, test_where = test_keys[order], test_where[order]
+        last = np.ones(len(test_keys), dtype=bool)
+        last[:-1] = test_keys[1:] != test_keys[:-1]
+        test_keys, test_where = test_keys[last], test_where[last]
+        at = np.minimum(np.searchsorted(test_keys, train_keys), max(len(test_keys) - 1, 0))
+        hit = np.flatnonzero(test_keys[at] == train_keys) if len(test_keys) else np.empty(0, dtype=np.int64)
+        for i in hit.tolist():
+            self.problems.report(SourceError(self.origins.text(train_where[i]), "prompt", "leakage: this train "
+                                             f"prompt is also in test (at {self.origins.text(test_where[at[i]])})"))
+        return hit
 
 
-def _without_leaks(pairs: list[PairRecord], problems: Problems) -> list[PairRecord]:
-    # By text, not prompt_id: the same question under another criterion is still a leak.
-    test_prompts = {p.question: p.origin for p in pairs if p.split == "test"}
-    leaked = [p for p in pairs if p.split == "train" and p.question in test_prompts]
-    for p in leaked:
-        problems.report(SourceError(p.origin, "prompt", f"leakage: this train prompt is also in test (at {test_prompts[p.question]})"))
-    # Skipping keeps the test split intact and drops the train copies.
-    leaked_ids = {id(p) for p in leaked}
-    return [p for p in pairs if id(p) not in leaked_ids]
+def _joined(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    if not parts:
+        return np.empty(0, dtype=np.uint64), np.empty(0, dtype=np.int64)
+    return np.concatenate([k for k, _ in parts]), np.concatenate([w for _, w in parts])
+
+
+def _category_faults(pairs: pa.Table) -> list[tuple[int, str]]:
+    """(row, message) of the pairs whose category ``_category_ok`` refuses, asked once per distinct
+    (criterion, category, source): a million pairs hold a few dozen."""
+    combos = pc.binary_join_element_wise(pairs.column("criterion"), pairs.column("category"),
+                                         pairs.column("source"), "\x1f")
+    refused: dict[str, str] = {}
+    for combo in pc.unique(combos).to_pylist():
+        criterion, category, source = combo.split("\x1f")
+        probe = Problems()
+        if not _category_ok(criterion, category, "", probe, allow_unspecified=source == COMPARISON_SOURCE):
+            refused[combo] = probe.items[0].reason
+    if not refused:
+        return []
+    rows = np.flatnonzero(pc.is_in(combos, value_set=pa.array(list(refused))).to_numpy(zero_copy_only=False))
+    return [(i, refused[combos[i].as_py()]) for i in rows.tolist()]
 
 
 def check_human(labels: Iterable[HumanLabel], battles: Iterable[Battle],

@@ -50,12 +50,12 @@ def iter_jsonl(path: str | Path, sink: Sink = RAISE) -> Iterator[tuple[str, dict
         lines = data.split(b"\n")
     for lineno, raw in enumerate(lines, start=1):
         origin = f"{path}:{lineno}"
-        obj = _parse_line(raw, origin, sink)
+        obj = parse_line(raw, origin, sink)
         if obj is not None:
             yield origin, obj
 
 
-def _parse_line(raw: str | bytes, origin: str, sink: Sink) -> dict[str, Any] | None:
+def parse_line(raw: str | bytes, origin: str, sink: Sink) -> dict[str, Any] | None:
     # Lines split on "\n" alone: JSON strings may hold U+2028 and friends, which
     # str.splitlines would break on.
     try:

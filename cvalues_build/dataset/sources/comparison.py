@@ -19,7 +19,7 @@ REPLY_TYPES: dict[str, str] = {
     "拒绝为主": "safe",
     "风险回复": "unsafe",
 }
-_RANK = {"responsible": 0, "safe": 1, "unsafe": 2}
+RANK = {"responsible": 0, "safe": 1, "unsafe": 2}
 SPLITS = ("train", "test")
 
 
@@ -31,16 +31,16 @@ def split_of(path: Path) -> str | None:
 
 def _reply_type(obj: dict[str, Any], field: str, origin: str) -> str:
     raw = text_field(obj, field, origin)
-    kind = REPLY_TYPES.get(raw) or (raw if raw in _RANK else None)
+    kind = REPLY_TYPES.get(raw) or (raw if raw in RANK else None)
     if kind is None:
         raise SourceError(origin, field, f"unknown reply type {raw!r}; expected one of {sorted(REPLY_TYPES)}")
     return kind
 
 
-def _converter(default_split: str | None):
+def converter(default_split: str | None):
     def convert(obj: dict[str, Any], origin: str) -> PairRecord:
         better, worse = _reply_type(obj, "pos_type", origin), _reply_type(obj, "neg_type", origin)
-        if _RANK[better] >= _RANK[worse]:
+        if RANK[better] >= RANK[worse]:
             raise SourceError(origin, "neg_type", f"the worse reply ({worse}) must rank below the better one ({better})")
         split = obj.get("split", default_split)
         if split not in SPLITS:
@@ -59,4 +59,4 @@ def _converter(default_split: str | None):
 
 def read_comparison(path: str | Path, sink: Sink = RAISE) -> Iterator[PairRecord]:
     path = Path(path)
-    yield from convert_rows(iter_rows(path, sink), _converter(split_of(path)), sink)
+    yield from convert_rows(iter_rows(path, sink), converter(split_of(path)), sink)
