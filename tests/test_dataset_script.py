@@ -12,6 +12,7 @@ from test_build import comparison_row, mc_row, write_jsonl
 
 from cvalues_build.cli import main
 from cvalues_build.dataset.features import CONFIG_BY_NAME
+from cvalues_build.dataset.problems import BuildError
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +71,27 @@ def test_builder_without_data_for_a_config_says_so(source_dir, tmp_path, config)
     builder = _builder(config, source_dir, tmp_path / "cache")
     with pytest.raises(ValueError, match=f"'{config}' has no source data"):
         builder.download_and_prepare()
+
+
+def test_builder_yields_arrow_tables_of_the_published_schema(source_dir, tmp_path):
+    import pyarrow as pa
+
+    builder = _builder("comparison", source_dir, tmp_path / "cache")
+    assert isinstance(builder, datasets.ArrowBasedBuilder)
+    [train] = [g for g in builder._split_generators(None) if g.name == "train"]
+    tables = [table for _, table in builder._generate_tables(**train.gen_kwargs)]
+    assert tables and all(isinstance(t, pa.Table) for t in tables)
+    assert all(t.schema == CONFIG_BY_NAME["comparison"].features.arrow_schema for t in tables)
+
+
+def test_builder_reads_only_the_sources_of_its_config(source_dir, tmp_path):
+    """A broken comparison file stops the comparison config, and no other: the multi-choice
+    configs are not made from it, so it is not read to serve them."""
+    data = tmp_path / "sources"
+    shutil.copytree(source_dir, data)
+    (data / "comparison" / "zz_broken.jsonl").write_text('{"prompt": \n', encoding="utf-8")
+    builder = _builder("responsibility_mc", data, tmp_path / "cache")
+    builder.download_and_prepare()
+    assert len(builder.as_dataset()["test"]) == 2
+    with pytest.raises(BuildError, match="zz_broken.jsonl:1"):
+        _builder("comparison", data, tmp_path / "cache2").download_and_prepare()

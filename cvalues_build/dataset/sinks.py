@@ -41,16 +41,17 @@ class Bundle:
     # what went in: source kind -> {"files": n, "pairs": n, ...} as read, before validation
     inputs: dict[str, Counter] = field(default_factory=dict)
     batch_rows: int = BATCH_ROWS
+    only: str | None = None  # keep this config's tables alone (the loading script serves one)
 
     def count(self, kind: str, what: str, n: int = 1) -> None:
         self.inputs.setdefault(kind, Counter())[what] += n
 
     def add_table(self, config: str, split: str, table: pa.Table) -> None:
-        if table.num_rows:  # a config with no source data is left out, not written empty
+        if table.num_rows and self.only in (None, config):  # a config with no data is left out, not kept empty
             self.configs.setdefault(config, {}).setdefault(split, []).append(table)
 
     def drop_rows(self, config: str, split: str, rows: np.ndarray) -> None:
-        if not len(rows):
+        if not len(rows) or split not in self.configs.get(config, {}):
             return
         keep = np.ones(self.rows(config, split), dtype=bool)
         keep[rows] = False
