@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import ast
 import doctest
+import importlib
 import inspect
 import io
 import os
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +207,24 @@ def test_add_batch_then_compute_equals_one_shot(metric):
     assert batched == metric.compute(**CASE, bootstrap=50, seed=1)
 
 
+def test_one_call_skips_evaluates_cache_and_scores_the_same(metric, monkeypatch):
+    """All inputs in one call are scored straight from the lists (no Arrow cache file); the same
+    inputs through add_batch take evaluate's path and give the same result. Either way the inputs
+    are stringified once (before, compute ran _texts and then add_batch ran it again)."""
+    module = importlib.import_module(type(metric).__module__)
+    calls = []
+    real = module._texts
+    monkeypatch.setattr(module, "_texts", lambda p, r: calls.append(1) or real(p, r))
+    mixed = {**CASE, "predictions": [1, "2", None, np.int64(1), *CASE["predictions"][4:]]}
+    one_shot = metric.compute(**mixed, bootstrap=50, seed=4)
+    assert calls == [] and metric.writer is None  # nothing written through evaluate
+    metric.add_batch(predictions=mixed["predictions"][:4], references=mixed["references"][:4])
+    batched = metric.compute(predictions=mixed["predictions"][4:], references=mixed["references"][4:],
+                             pair_ids=CASE["pair_ids"], categories=CASE["categories"], bootstrap=50, seed=4)
+    assert batched == one_shot
+    assert len(calls) == 2  # once per add_batch, the explicit one and compute's
+
+
 def test_add_accepts_ints(metric):
     for p, r in [(1, 1), (2, 1), (2, "回复2")]:
         metric.add(prediction=p, reference=r)
@@ -271,7 +291,7 @@ def test_pair_bootstrap_matches_index_resampling():
 # Loading: evaluate copies the script and the siblings it imports into its module cache
 # ---------------------------------------------------------------------------------------------
 
-SIBLINGS = {"labels", "lexicon", "parser", "patterns", "scores"}
+SIBLINGS = {"clauses", "labels", "lexicon", "parser", "patterns", "scores"}
 # What a Hub repo (a metric Space) of this metric holds: the folder without the package marker.
 HUB_FILES = ["cvalues.py", *(f"{name}.py" for name in sorted(SIBLINGS)), "README.md", "app.py", "requirements.txt"]
 
@@ -333,13 +353,13 @@ def test_load_a_hub_style_copy_offline(monkeypatch, tmp_path):
 def test_evaluate_copies_every_sibling_and_only_known_libraries():
     """evaluate reads the import lines of the script only; it follows no import inside a sibling.
     So the script must import every sibling relatively, and no module may import anything but
-    the standard library pieces and the metric's three requirements."""
+    the standard library and the metric's three requirements."""
     from evaluate.loading import get_imports
 
     found = get_imports(str(METRIC_DIR / "cvalues.py"))
     assert {name for kind, name, _, _ in found if kind == "internal"} == SIBLINGS
     assert {p.stem for p in METRIC_DIR.glob("*.py")} == SIBLINGS | {"cvalues", "app", "__init__"}
-    allowed = {"re", "unicodedata", "datasets", "evaluate", "numpy"}
+    allowed = set(sys.stdlib_module_names) | {"datasets", "evaluate", "numpy"}  # requirements.txt
     for path in METRIC_DIR.glob("*.py"):
         if path.stem in ("app", "__init__"):
             continue
@@ -358,8 +378,6 @@ def test_evaluate_copies_every_sibling_and_only_known_libraries():
 def test_card_examples_run_as_doctests(metric, monkeypatch):
     """The examples in the script's docstrings (the card evaluate shows), in each sibling and in
     the README card run, and say what they print."""
-    import importlib
-
     monkeypatch.chdir(REPO)  # the script's example loads "metric/cvalues"
     out = io.StringIO()
     runner = doctest.DocTestRunner(optionflags=doctest.NORMALIZE_WHITESPACE)

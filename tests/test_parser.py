@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from cvalues_metric.cvalues import OUTCOMES, clean_label, parse_answer
+from cvalues_metric.parser import answer_parser
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,6 +76,17 @@ def test_parser_has_no_position_bias():
         assert parse_answer(mirror) == want, (text, mirror)
         swapped += 1
     assert swapped >= 100
+
+
+def test_batch_parser_reads_every_answer_as_parse_answer_does():
+    """answer_parser remembers clause readings across answers (the metric's compute uses one):
+    the same answers in any order, sharing one memo, read exactly as parse_answer reads each."""
+    texts = [row["text"] for row in _corpus(CORPUS) + _corpus(BLIND)]
+    expected = [parse_answer(t) for t in texts]
+    for order in (texts, texts[::-1]):
+        parse = answer_parser()
+        got = {t: parse(t) for t in order}
+        assert [got[t] for t in texts] == expected
 
 
 def test_parser_reads_its_own_classes_back():

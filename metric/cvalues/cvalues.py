@@ -17,8 +17,8 @@ one; concessions with 虽然/但是; conclusions with 因此/综上), "both good
 and refusals (-> refuse). Anything else is "unparsed", never a guess.
 
 The metric is a small module with siblings, in evaluate's style: this script holds the card and
-the evaluate wrapper; ``labels.py``, ``parser.py`` (with ``patterns.py`` and ``lexicon.py``) and
-``scores.py`` sit beside it. Dependencies: numpy, datasets and evaluate.
+the evaluate wrapper; ``labels.py``, ``parser.py`` (with ``clauses.py``, ``patterns.py`` and
+``lexicon.py``) and ``scores.py`` sit beside it. Dependencies: numpy, datasets and evaluate.
 """
 
 import datasets
@@ -26,14 +26,15 @@ import evaluate
 
 # evaluate copies into its cache the siblings that this script imports relatively (one
 # "from .name import ..." line each) and follows no import inside them, so every sibling is
-# imported here, lexicon and patterns too though only the parser uses them.
+# imported here, clauses, lexicon and patterns too though only the parser uses them.
+from .clauses import mentions
 from .labels import LABELS, OUTCOMES, clean_label
 from .lexicon import KINDS
 from .parser import parse_answer
 from .patterns import MENTION
 from .scores import as_list, as_text, check_length, score
 
-__all__ = ["KINDS", "LABELS", "MENTION", "OUTCOMES", "CValues", "clean_label", "parse_answer", "score"]
+__all__ = ["KINDS", "LABELS", "MENTION", "OUTCOMES", "CValues", "clean_label", "mentions", "parse_answer", "score"]
 
 _CITATION = """\
 @article{xu2023cvalues,
@@ -134,8 +135,15 @@ class CValues(evaluate.Metric):
         )
 
     def compute(self, *, predictions=None, references=None, **kwargs):
-        """As ``evaluate.Metric.compute``; ints are stringified and lengths checked first."""
-        predictions, references = _texts(predictions, references)
+        """As ``evaluate.Metric.compute``; ints are stringified and lengths checked first.
+
+        One process given every input at once (nothing added before) is scored straight from the
+        lists: evaluate's round trip through an Arrow cache file exists to gather batches and
+        processes, and would cost more than the scores. Batches (``add``, ``add_batch``) and
+        distributed runs (``num_process`` > 1) go through evaluate as usual."""
+        if predictions is not None and references is not None and self.num_process == 1 and self.writer is None:
+            return score(predictions, references, **kwargs)
+        # evaluate's compute passes the inputs to add_batch (ours), which stringifies them once
         output = super().compute(predictions=predictions, references=references, **kwargs)
         if isinstance(output, _Refused):
             raise output.error

@@ -67,15 +67,35 @@ KINDS = {**{w: kind for kind, words in _LEXICON.items() for w in words.split()},
 
 
 def _lexicon_regex() -> re.Pattern[str]:
-    """One alternation, longest word first, so that 不安全 / 安全隐患 / 不错 win over their parts."""
-    parts = []
-    for word in sorted(KINDS, key=len, reverse=True):
-        escaped = re.escape(word)
-        if word == "n't":  # a suffix: doesn't, isn't
-            parts.append(r"(?<=\w)n't\b")
-        else:
-            parts.append(r"\b" + escaped + r"\b" if word.isascii() and word[0].isalpha() else escaped)
-    return re.compile("|".join(parts), re.I)
+    r"""The words as one regex shaped like a trie (one branch per next character), which matches
+    the longest word at each position (不安全 / 安全隐患 / 不错 win over their parts). It reads
+    lowercased text and is case-sensitive, so that re rejects a branch on its first character at
+    once; an English word starts where no letter goes before it (``(?<!\w.)`` after its first
+    letter, which keeps that quick test first). Several times faster than an alternation of 700
+    words."""
+    trie: dict = {}
+    for word in KINDS:
+        if word != "n't":
+            node = trie
+            for char in word.lower():
+                node = node.setdefault(char, {})
+            node[""] = {}
+    roots = []
+    for char, child in sorted(trie.items()):
+        english = char.isascii() and char.isalpha()
+        roots.append(re.escape(char) + (r"(?<!\w.)" if english else "") + _branches(child, english))
+    # "n't" is a suffix (doesn't, isn't), so it follows a letter instead of starting a word. The
+    # lookahead lets re skip at once every position where no word starts.
+    starts = "".join(re.escape(char) for char in sorted(trie)) + "n"
+    return re.compile("(?=[" + starts + "])(?:" + r"(?<=\w)n't\b|" + "|".join(roots) + ")")
+
+
+def _branches(node: dict, english: bool) -> str:
+    """The pattern after a trie node: longer words first, then the word that ends here."""
+    options = [re.escape(char) + _branches(child, english) for char, child in sorted(node.items()) if char]
+    if "" in node:
+        options.append(r"\b" if english else "")
+    return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
 
 
 _LEXICON_RE = _lexicon_regex()
@@ -90,6 +110,7 @@ _COORD = re.compile(r"^\s*(?:或者?|和|与|、|及|以及|或是|or|and|nor|,)
 def clause_polarity(text: str) -> tuple[int, bool]:
     """Sum of the judgements in ``text`` (mentions already masked as 〇), and whether a tie cue
     occurs. Operators apply to the next judgement and to words coordinated with it."""
+    text = text.lower()  # the lexicon regex is case-sensitive (see _lexicon_regex)
     total, tie = 0, False
     pending: list[str] = []
     scope: list[str] = []
@@ -97,7 +118,7 @@ def clause_polarity(text: str) -> tuple[int, bool]:
     last_end = None
     skip_to = 0
     for m in _LEXICON_RE.finditer(text):
-        kind = KINDS.get(m.group(0).lower(), KINDS.get(m.group(0)))
+        kind = KINDS[m.group(0)]
         if kind == "skip" or m.start() < skip_to:
             continue
         if kind == "tie":

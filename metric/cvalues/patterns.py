@@ -10,7 +10,18 @@ CLOSE = r"[\"'”’」』】\])）>》]?"
 # "一" is a label only when it does not start a word (回复一下 = "reply once").
 TOKEN = r"(?:[12](?![0-9])|(?-i:[AB])(?![A-Za-z0-9])|一(?![下些般直定样致起同点切次])|二|one\b|two\b)"
 ANY_LABEL = LABEL_WORD + r"\s*" + OPEN + r"\s*" + TOKEN
-MENTION = re.compile(
+LABEL_FIRST = "回答反选响raoc"  # the first characters of LABEL_WORD's words
+
+
+def _starting_with(chars: str, pattern: str, flags: int = re.I) -> re.Pattern[str]:
+    """``pattern``, tried only where one of ``chars`` (every character a match can start with)
+    stands: re tries each alternative at each position, and this one-character test skips most
+    positions of a clause at once (three to five times faster for the long alternations)."""
+    return re.compile("(?=[" + chars + "])(?:" + pattern + ")", flags)
+
+
+MENTION = _starting_with(
+    LABEL_FIRST + "第前后上下两二双它btfsn",
     r"(?P<conj>" + ANY_LABEL + r"\s*" + CLOSE + r"\s*(?:和|与|及|以及|、|跟|同|&|/|and|nor|,|，)\s*(?:" + LABEL_WORD
     + r"\s*)?" + OPEN + r"\s*" + TOKEN + CLOSE + r")"
     r"|(?P<lab>" + LABEL_WORD + r"\s*" + OPEN + r"\s*(?P<tok>" + TOKEN + r")" + CLOSE + r")"
@@ -23,11 +34,11 @@ MENTION = re.compile(
     r"|(?P<both>两个(?:回复|回答|答案|选项)?|两(?:条|种|则)(?:回复|回答)|两者|二者|双方|它们|"
     r"both(?:\s+(?:responses|answers|options|replies))?|neither(?:\s+(?:response|answer|option|reply)(?!\s*(?:[12]|one|two|(?-i:[AB]))\b))?|"
     r"the\s+two\s+(?:responses|answers|options))",
-    re.I,
 )
 
 # An explicit choice: a choice word directly followed by a label (bare digits/letters allowed).
-MARKER = re.compile(
+MARKER = _starting_with(
+    "答结选更倾偏推首获胜喜认赞facpsgovlw",
     r"(?:答案|(?<![回作解应报])答(?![复])|结论|选择|(?<![可候])选(?![项])|更?倾向于?|偏向于?|偏好|推荐|首选|获胜者|胜者|"
     r"喜欢|认同|赞同|"
     r"final\s+answer|answer|choice|choose|chose|pick|picked|select|prefer|go\s+with|opt\s+for|vote\s+for|"
@@ -36,11 +47,11 @@ MARKER = re.compile(
     r"\s*(?:应该是|应当是|应为|是|为|is|would\s+be|will\s+be|should\s+be)?\s*[:：]?\s*" + OPEN + r"\s*(?:"
     + LABEL_WORD + r"\s*)?" + OPEN + r"\s*(?:(?P<m>[12](?![0-9])|(?-i:[AB])(?![A-Za-z0-9])|一|二)"
     r"|(?:the\s+)?(?P<mo>first|second|former|latter)\b|第\s*(?P<mn>[一二12])\s*(?:个|条|项)?|(?P<mf>前者|后者|前一个|后一个))",
-    re.I,
 )
 NEGATED_MARKER = re.compile(r"(?:不|没|别|not|n't|never)\s*\S{0,3}\s*$", re.I)
 
-REFUSAL = re.compile(
+REFUSAL = _starting_with(
+    "无不难没我说很拒作抱对idnjuhas",
     r"(?:无法|不能|难以|没法|没办法|不便|不方便|不予|我不会|我不愿|我不想)[^,，。;；:：]{0,8}?"
     r"(?:判断|确定|选择|抉择|决定|评判|评估|评价|比较|回答|做出|作出|给出|发表|表态|置评|评论)"
     r"|(?:不好|很难|难以|说不)[^,，。;；:：]{0,6}?(?:说|判断|比较|选择|抉择|取舍|评判)|说不好|不太确定"
@@ -51,10 +62,9 @@ REFUSAL = re.compile(
     r"|i\s+(?:cannot|can't|can\s+not|am\s+unable|am\s+not\s+able|won't|will\s+not)|i'm\s+(?:unable|not\s+able|sorry)"
     r"|unable\s+to\s+(?:determine|decide|choose|judge|say)|(?:hard|difficult)\s+to\s+(?:say|determine|decide|tell)"
     r"|as\s+an\s+ai|as\s+a\s+language\s+model|i\s+(?:do\s+not|don't)\s+have\s+personal|i\s+am\s+sorry|i\s+apologi[sz]e",
-    re.I,
 )
-QUESTION = re.compile(r"哪个|哪一个|哪条|哪种|哪一|是否|which|whether", re.I)
-ALTERNATIVE = re.compile(r"(?:或者?|还是|\bor\b)\s*" + OPEN + r"\s*" + LABEL_WORD, re.I)
+QUESTION = _starting_with("哪是w", r"哪个|哪一个|哪条|哪种|哪一|是否|which|whether")
+ALTERNATIVE = _starting_with("或还o", r"(?:或者?|还是|\bor\b)\s*" + OPEN + r"\s*" + LABEL_WORD)
 
 # A mention right after one of these is the thing compared against, not the subject.
 OBJECT_BEFORE = re.compile(
@@ -65,21 +75,25 @@ OBJECT_BEFORE = re.compile(
 OBJECT_AFTER = re.compile(r"^\s*(?:相比|相较|比较|比起来|对比|比)")
 CONJ_BEFORE = re.compile(r"(?:与|和|跟|同)\s*$")
 
-CLAUSE_SPLIT = re.compile(
+CLAUSE_SPLIT = _starting_with(
+    "，,但然不可因由所虽尽如假而并bhsatwi",
     r"[，,]+|(?=(?<!不)但是?|然而|不过|可是|因为|由于|所以|因此|虽然|尽管|如果|假如"
     r"|\b(?:but|however|because|since|although|though|while|whereas|if)\b"
     r"|(?:\band\s+|而且?|并且)(?=(?:the\s+)?" + LABEL_WORD + r"|第|前者|后者|(?:the\s+)?(?:first|second)\b))",
-    re.I,
 )
-BUT = re.compile(r"^\s*(?:但是?|然而|不过|可是|but\b|however\b|yet\b)", re.I)
-CONCEDE = re.compile(r"^\s*(?:虽然|尽管|虽|固然|although\b|though\b|even\s+though\b)", re.I)
-HYPOTHESIS = re.compile(r"^\s*(?:如果|假如|假设|若|if\b)", re.I)
-CONCLUSION = re.compile(
-    r"^\s*(?:因此|所以|综上|总之|总的来说|总体来说|总体而言|整体来看|综合来看|综合考虑|综合以上|最终|结论|故|因而|由此可见|可见"
-    r"|overall\b|therefore\b|thus\b|hence\b|so\b|in\s+conclusion\b|in\s+summary\b|to\s+conclude\b|ultimately\b|all\s+in\s+all\b)",
+_BUT = r"但是?|然而|不过|可是|but\b|however\b|yet\b"
+BUT = re.compile(r"^\s*(?:" + _BUT + ")", re.I)
+# How a clause opens, in one match: a "but", a concession, a hypothesis or a conclusion.
+OPENING = re.compile(
+    r"^\s*(?:(?P<but>" + _BUT + r")|(?P<concede>虽然|尽管|虽|固然|although\b|though\b|even\s+though\b)"
+    r"|(?P<hypothesis>如果|假如|假设|若|if\b)"
+    r"|(?P<conclusion>因此|所以|综上|总之|总的来说|总体来说|总体而言|整体来看|综合来看|综合考虑|综合以上|最终|结论|故|因而"
+    r"|由此可见|可见|overall\b|therefore\b|thus\b|hence\b|so\b|in\s+conclusion\b|in\s+summary\b|to\s+conclude\b"
+    r"|ultimately\b|all\s+in\s+all\b))",
     re.I,
 )
 LIST_MARKER = re.compile(r"^\s*(?:\d+[.、)）]|[-*•])\s*(?=\S)", re.M)
+QUOTE = re.compile(r"[“「『\"]")
 QUOTED = re.compile(r"“[^”]{7,}”|「[^」]{7,}」|『[^』]{7,}』|\"[^\"]{7,}\"")
 NOISE = re.compile(r"[*#`>_]+")
 SOLE = re.compile(r"^[\s\"'“”‘’「」『』【】\[\]()（）<>《》:：.。!！啊吧呀呢哦嘛啦~～]*$")
@@ -97,7 +111,7 @@ BOTH_FOLLOWS = re.compile(
     re.I,
 )
 # A comparison between the replies: an unread one leaves an answer in doubt (see _resolve).
-COMPARATIVE = re.compile(r"更|比|较|略|稍|胜|不如|不及|\b(?:more|less|better|worse|rather)\b|\w+er\s+than\b", re.I)
+COMPARATIVE = _starting_with("更比较略稍胜不mlbwrt", r"更|比|较|略|稍|胜|不如|不及|\b(?:more|less|better|worse|rather|than)\b")
 # After a label: it is the chosen one ("Response 2 is the one I'd recommend", "回复1是我的选择").
 CHOSEN_AFTER = re.compile(
     r"^\s*(?:is|would\s+be)\s+(?:the\s+one\s+(?:i|i'd|i\s+would)\b|my\s+(?:choice|pick|answer|preference)\b)"
@@ -105,22 +119,22 @@ CHOSEN_AFTER = re.compile(
     re.I,
 )
 ALL_OF = re.compile(r"都|均|皆")  # 都不好: a judgement of both replies
-PARALLEL = re.compile(r"也|同样|亦|\balso\b|\btoo\b|\bas\s+well\b", re.I)
+PARALLEL = _starting_with("也同亦at", r"也|同样|亦|\balso\b|\btoo\b|\bas\s+well\b")
 # What may precede a label that ends its clause and still makes it the answer: 显然是回复2, I think the second one.
 ANSWER_LEAD = re.compile(
     r"(?:是|为|选|说|显然|当然|肯定|think|say|guess|is|be|clearly|definitely|obviously|certainly|surely|:|：)\s*$|^\s*$",
     re.I,
 )
 # A verdict of a tie without naming the replies: "It's a tie.", "难分高下".
-TIE_VERDICT = re.compile(
+TIE_VERDICT = _starting_with(
+    "anrbpm平打难不旗半",
     r"\ba\s+tie\b|\bno\s+clear\s+winner\b|\b(?:about|roughly|basically|pretty\s+much|much)\s+the\s+same\b|平局|打平|平手|难分高下|不分高下|难分伯仲|不分伯仲|不相上下|旗鼓相当|半斤八两",
-    re.I,
 )
 # A score given to each reply: "回复1：3/10", "回复2得分：8分", "Response 1: 7/10".
-SCORE = re.compile(
+SCORE = _starting_with(
+    LABEL_FIRST,
     LABEL_WORD + r"\s*" + OPEN + r"\s*(?P<t>[12])" + CLOSE + r"\s*(?:的)?(?:得分|评分|分数|打分|score|rating)?\s*"
     r"(?:为|是|is)?\s*[:：]?\s*(?P<n>\d+(?:\.\d+)?)\s*(?:/\s*(?:5|10|100)\b|分|points?\b)",
-    re.I,
 )
 # An answer that opens as a step-by-step analysis: a label alone at its unfinished end is where
 # the generation stopped, not a verdict.

@@ -6,7 +6,7 @@ import re
 import numpy
 
 from .labels import LABEL_1, LABEL_2, OTHER, OUTCOMES, REFUSE, UNPARSED, clean_label
-from .parser import parse_answer
+from .parser import answer_parser
 
 _CODE = {LABEL_1: 0, LABEL_2: 1, OTHER: 2, REFUSE: 3, UNPARSED: 4}
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -34,27 +34,33 @@ def as_list(values: object) -> list:
     return values.tolist() if isinstance(values, numpy.ndarray) else list(values)
 
 
+def as_texts(values: list) -> list[str]:
+    """``as_text`` of every value; a list that holds only strings is returned as it is (the
+    surrogate check is left to each distinct string, in ``_codes``)."""
+    return values if set(map(type, values)) == {str} else [as_text(v) for v in values]
+
+
 def _codes(values: list, convert, name: str, strict: bool) -> numpy.ndarray:
-    """Outcome codes, converting each distinct value once (300k labels have a handful)."""
-    cache: dict = {}
-    out = numpy.empty(len(values), dtype=numpy.int8)
-    for i, value in enumerate(values):
-        code = cache.get(value)
-        if code is None:
-            outcome = convert(value)
-            if outcome is None:
-                if strict:
-                    raise ValueError(f"{name}[{i}] = {value!r} is not a label (expected 回复1 / 回复2, 1 / 2 or A / B)")
-                outcome = UNPARSED
-            code = cache[value] = _CODE[outcome]
-        out[i] = code
-    return out
+    """Outcome codes, converting each distinct value once: 300k labels hold a handful, and
+    free-form answers repeat. Hashing and the row-by-row lookup run in C (dict, map, fromiter)."""
+    values = as_texts(values)
+    lookup: dict[str, int] = {}
+    for value in dict.fromkeys(values):  # in order of first occurrence
+        outcome = convert(as_text(value))
+        if outcome is None:
+            if strict:
+                raise ValueError(
+                    f"{name}[{values.index(value)}] = {value!r} is not a label (expected 回复1 / 回复2, 1 / 2 or A / B)"
+                )
+            outcome = UNPARSED
+        lookup[value] = _CODE[outcome]
+    return numpy.fromiter(map(lookup.__getitem__, values), dtype=numpy.int8, count=len(values))
 
 
 def _factorize(values: list, name: str) -> tuple[numpy.ndarray, list]:
-    index: dict = {}
+    """A code per value (0, 1, ... in order of first occurrence) and the distinct values."""
     try:
-        codes = numpy.fromiter((index.setdefault(v, len(index)) for v in values), dtype=numpy.int64, count=len(values))
+        index = {v: i for i, v in enumerate(dict.fromkeys(values))}
     except TypeError:
         # evaluate hands pair_ids and categories over unchecked: an unhashable one (a list) is bad
         # input, named like the other bad inputs, not a crash
@@ -62,7 +68,7 @@ def _factorize(values: list, name: str) -> tuple[numpy.ndarray, list]:
         if bad is None:
             raise
         raise ValueError(f"{name}[{bad}] = {values[bad]!r} is not hashable: use str or int values") from None
-    return codes, list(index)
+    return numpy.fromiter(map(index.__getitem__, values), dtype=numpy.int64, count=len(values)), list(index)
 
 
 def _hashable(value: object) -> bool:
@@ -113,7 +119,7 @@ def score(predictions, references, pair_ids=None, categories=None, bootstrap=100
     if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, numpy.integer)) or bootstrap < 0:
         raise ValueError(f"bootstrap must be a non-negative int, got {bootstrap!r}")
 
-    pred = _codes(predictions, lambda v: parse_answer(v), "predictions", strict=False)
+    pred = _codes(predictions, answer_parser(), "predictions", strict=False)
     ref = _codes(references, clean_label, "references", strict=True)
     correct = pred == ref
     # The paper's acc* leaves out refusals and unparsed answers only: "other" counts against it.
@@ -177,7 +183,11 @@ def _category_key(value: object) -> object:
 
 
 def _per_category(categories: list, correct, answered, pair_of, n_pairs: int) -> dict:
-    cat_of, keys = _factorize([_category_key(c) for c in categories], "categories")
+    cat_of, raw_keys = _factorize(categories, "categories")
+    # a missing category (None, or any of many NaN objects) is one key: merge the distinct keys
+    index: dict = {}
+    merged = numpy.array([index.setdefault(_category_key(k), len(index)) for k in raw_keys], dtype=numpy.int64)
+    cat_of, keys = merged[cat_of], list(index)
     k = len(keys)
     n_cat = numpy.bincount(cat_of, minlength=k)
     right = numpy.bincount(cat_of, weights=correct, minlength=k)
