@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import ROOT
 from cvalues_metric import cvalues as cv
+from cvalues_metric.parser import answer_parser
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -771,15 +772,18 @@ NOT_TEXT = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.bi
 
 def test_parser_always_returns_one_of_five_classes(metric, report):
     outcomes: Counter = Counter()
+    batch = answer_parser()  # one clause memo over every example, as compute() shares one
 
     @fuzz(max_examples=1000)
     @given(text=st.one_of(PARSER_TEXT, PARSER_TEXT, st.text(), NOT_TEXT))
     def run(text: object) -> None:
         first = cv.parse_answer(text)
         assert first in cv.OUTCOMES
-        # Same input, same output: again, on an equal copy, and in the copy evaluate.load made.
+        # Same input, same output: again, on an equal copy, in the copy evaluate.load made, and
+        # through the batch parser whose memo holds the clauses of every earlier example.
         copy = "".join(text) if isinstance(text, str) else text
         assert cv.parse_answer(copy) == first and metric.parse_answer(text) == first
+        assert batch(text) == first
         outcomes[first] += 1
 
     run()
