@@ -311,7 +311,7 @@ def test_each_bad_pair_is_reported_with_line_and_field(tmp_path, row, field, rea
     path = write_jsonl(tmp_path / "s.jsonl", [good, row])
     problems, origins = Problems(), Origins()
     records = list(sample.read_sample_pairs(path, problems))
-    pairs = PairChecks(problems, origins).check(pair_table(records, origins.pack_texts([r.origin for r in records])))
+    pairs = PairChecks(problems, origins).check(pair_table(records, where=origins.pack_texts([r.origin for r in records])))
     assert pairs.column("question").to_pylist() == ["好问题"]
     [problem] = problems.items
     assert problem.origin == f"{path}:2" and problem.field == field and reason in str(problem)

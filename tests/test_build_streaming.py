@@ -1,7 +1,7 @@
 """The streaming, columnar build gives the very files the row build gave.
 
 ``tests/data/build_fingerprint.json`` was written by the row build (the code before the
-streaming reader, commit fe5500c) from the sources below: each file's sha256 and, for Parquet,
+streaming reader, commit fe5500c, run from a ``git archive`` of it) from the sources below: each file's sha256 and, for Parquet,
 a digest of its rows and schema and its row-group layout. The bytes are compared when this
 pyarrow is the one that wrote them (Parquet names its writer's version in the file); on another
 pyarrow the rows, schema and layout still must match.
@@ -58,13 +58,15 @@ def fixed_sources(root: Path) -> list[str]:
     extra = [{"prompt": f"列存{i}：{text(10)}", "pos_resp": text(20), "neg_resp": text(20), "pos_type": "拒绝为主",
               "neg_type": "风险回复", "split": "test"} for i in range(25)]
     pq.write_table(pa.Table.from_pylist(extra), root / "comparison" / "more.parquet")
+    # votes go into human_labels and battles; they pair no replies (a prompt each, no decided
+    # battle), so how votes become items (issue 13's quorum) stays out of this comparison
     votes = []
     for i in range(12):
-        common = {"prompt_id": f"p{i % 3}", "criterion": "safety", "annotator": f"a{i}", "created_at": "2026-11-26",
-                  "prompt": f"投票问题{i % 3}", "category": "crimes"}
+        common = {"prompt_id": f"p{i}", "criterion": "safety", "annotator": f"a{i}", "created_at": "2026-11-26",
+                  "prompt": f"投票问题{i}", "category": "crimes"}
         votes.append({**common, "response_id": f"r{i}", "model": f"m{i % 2}", "reply": text(8), "safe": i % 2 == 0})
         votes.append({**common, "battle_id": f"b{i}", "model_a": "A", "model_b": "B", "reply_a": text(6),
-                      "reply_b": text(6), "winner": ["model_a", "model_b", "tie", "both_bad"][i % 4], "anonymous": True})
+                      "reply_b": text(6), "winner": ["tie", "both_bad"][i % 2], "anonymous": True})
     write_jsonl(root / "labels" / "votes.jsonl", votes)
     return ["--official-prompts", str(root / "prompts"), "--official-mc", str(root / "mc"),
             "--comparison", str(root / "comparison"), "--labels", str(root / "labels"), "--shard-rows", "100"]
@@ -198,3 +200,31 @@ def test_leaked_train_rows_are_cut_out_of_written_shards(tmp_path, capsys):
     a, b = fingerprint(tmp_path / "a"), fingerprint(tmp_path / "b")
     assert len([p for p in a if "/train-" in p]) == 6  # 26 pairs, 52 items, 10 a shard
     assert a == b  # the same files, byte for byte, the card included
+    # the in-memory sink (the loading script's) drops the same rows
+    from cvalues_build.dataset.collect import Sources, collect
+
+    bundle = collect(Sources(comparison=[tmp_path / "leaky"]))
+    kept = pa.concat_tables(bundle.configs["comparison"]["train"])
+    assert kept.num_rows == 52 and not {f"训练问题{i}" for i in leaked} & set(kept.column("question").to_pylist())
+
+
+def test_first_seen_matches_a_dict():
+    """The duplicate check's key set against the obvious dict, on batches with repeats within a
+    batch, across batches, and the key 0."""
+    import numpy as np
+
+    from cvalues_build.dataset.keyset import FirstSeen
+
+    rng = np.random.default_rng(0)
+    seen, expected = FirstSeen(), {}
+    for batch in range(60):
+        n = int(rng.integers(0, 3000))
+        pool = rng.integers(0, 5000, n).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        keys = pool if batch % 2 else rng.integers(0, 2**63, n).astype(np.uint64)
+        keys[: min(n, 3)] = 0
+        where = rng.integers(0, 10**9, n)
+        want = []
+        for k, w in zip(keys.tolist(), where.tolist(), strict=True):
+            want.append(expected.get(k, -1))
+            expected.setdefault(k, w)
+        assert seen.add(keys, where).tolist() == want, f"batch {batch}"

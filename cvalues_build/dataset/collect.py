@@ -131,7 +131,7 @@ def _add_rows(sink: ItemSink, config: str, split: str, rows: Iterable[dict[str, 
 
 
 def _pair_table(records: list[PairRecord], origins: Origins) -> pa.Table:
-    return pair_table(records, origins.pack_texts([r.origin for r in records]))
+    return pair_table(records, where=origins.pack_texts([r.origin for r in records]))
 
 
 def _stream_comparison(sources: Sources, bundle: Bundle, sink: ItemSink, checks: PairChecks,

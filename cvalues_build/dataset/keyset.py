@@ -18,9 +18,6 @@ class FirstSeen:
     def __init__(self) -> None:
         self._runs: list[tuple[np.ndarray, np.ndarray]] = []  # (sorted keys, where each was first seen)
 
-    def __len__(self) -> int:
-        return sum(len(keys) for keys, _ in self._runs)
-
     def add(self, keys: np.ndarray, where: np.ndarray) -> np.ndarray:
         """Add ``keys`` in order, with ``where`` (a non-negative int64 per key, say a packed
         file:line). Returns, per key, -1 when it is new, else the ``where`` of its first sighting,

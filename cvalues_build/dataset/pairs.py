@@ -48,13 +48,8 @@ class Origins:
         return f"{path}:{line}" if line else path
 
 
-def pair_table(records: Sequence[PairRecord], where: np.ndarray) -> pa.Table:
-    """Records as a pair table, ``where`` giving each one's packed origin."""
+def pair_table(records: Sequence[PairRecord], **extra: Sequence[int]) -> pa.Table:
+    """Records as a pair table, with int64 columns beside (``where``, or a reader's ``line``)."""
     columns = {name: pa.array([getattr(r, name) for r in records], pa.string()) for name in PAIR_COLUMNS}
-    return pa.table({**columns, "where": pa.array(where, pa.int64())})
+    return pa.table({**columns, **{name: pa.array(values, pa.int64()) for name, values in extra.items()}})
 
-
-def records_of(table: pa.Table, origins: Origins) -> list[PairRecord]:
-    """A pair table back as records (small tables only: a Python object per row)."""
-    return [PairRecord(**{k: row[k] for k in PAIR_COLUMNS}, origin=origins.text(row["where"]))
-            for row in table.to_pylist()]

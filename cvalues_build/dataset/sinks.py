@@ -53,24 +53,14 @@ class Bundle:
     def drop_rows(self, config: str, split: str, rows: np.ndarray) -> None:
         if not len(rows) or split not in self.configs.get(config, {}):
             return
-        keep = np.ones(self.rows(config, split), dtype=bool)
+        table = pa.concat_tables(self.configs[config].pop(split))
+        keep = np.ones(table.num_rows, dtype=bool)
         keep[rows] = False
-        del self.configs[config][split]
-        self.add_table(config, split, self.table_of(config, split, keep))
-
-    def table_of(self, config: str, split: str, keep: np.ndarray | None = None) -> pa.Table:
-        table = pa.concat_tables(self.configs[config][split])
-        return table if keep is None else table.filter(pa.array(keep))
-
-    def table(self, config: str, split: str) -> pa.Table:
-        return self.table_of(config, split)
+        self.add_table(config, split, table.filter(pa.array(keep)))
 
     def splits(self) -> list[tuple[str, str]]:
         """(config, split) in the published order: configs as features.CONFIGS lists them."""
         return _published_order((c, s) for c, splits in self.configs.items() for s in splits)
-
-    def rows(self, config: str, split: str) -> int:
-        return sum(t.num_rows for t in self.configs[config][split])
 
 
 @dataclass

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from ...core import taxonomy as tx
 from ..columns import content_ids, strip
-from ..pairs import PAIR_COLUMNS
+from ..pairs import PAIR_COLUMNS, pair_table
 from .common import RAISE, Sink, SourceError, convert_rows, iter_rows, parse_line
 from .comparison import RANK, REPLY_TYPES, SOURCE, SPLITS, converter, split_of
 from .jsonl_chunks import Chunk, read_chunks
@@ -60,9 +60,7 @@ def read_comparison_tables(path: str | Path, sink: Sink = RAISE) -> Iterator[pa.
 
 
 def _records_table(records: list) -> pa.Table:
-    columns = {name: pa.array([getattr(r, name) for r in records], pa.string()) for name in PAIR_COLUMNS}
-    lines = [int(r.origin.rpartition(":")[2]) for r in records]
-    return pa.table({**columns, "line": pa.array(lines, pa.int64())})
+    return pair_table(records, line=[int(r.origin.rpartition(":")[2]) for r in records])
 
 
 def _chunk_pairs(chunk: Chunk, path: Path, convert, default_split: str | None, sink: Sink) -> pa.Table:
