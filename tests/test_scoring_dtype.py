@@ -80,3 +80,17 @@ def test_bf16_answers_agree_with_fp32_on_the_demo_set(sample_build, report):
     report(f"demo model, loglik: bf16 picks the fp32 answer on {same}/{len(prompts)} items")
     # A broken bf16 path (wrong positions, garbage logits) would agree about half the time.
     assert same >= 0.9 * len(prompts)
+
+
+@pytest.mark.parametrize("features, recorded", [(["amx_bf16"], "bfloat16"), ([], "float32")])
+def test_results_record_the_dtype_auto_resolved_to(sample_build, tmp_path, monkeypatch, features, recorded):
+    import json
+
+    from cvalues_build.cli import main
+
+    monkeypatch.setattr(models, "cpu_bf16_features", lambda: features)
+    out = tmp_path / "r"
+    assert main(["eval", "--model", "demo", "--dataset", str(sample_build), "--config", "safety_mc", "--out",
+                 str(out), "--device", "cpu", "--limit", "4", "--no-progress", "--bootstrap", "10"]) == 0
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert results["dtype"] == "auto" and results["backend"]["dtype"] == recorded
