@@ -38,6 +38,7 @@ from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.labels import LABELS
 from cvalues_build.core.records import WINNERS
 from cvalues_build.dataset.collect import Sources, collect
+from cvalues_build.dataset.human_mc import quorum_pairs
 from cvalues_build.dataset.problems import BuildError, Problems
 from cvalues_build.dataset.sources import comparison, labels, official, sample
 from cvalues_build.dataset.sources.common import RAISE, Sink, SourceError
@@ -175,8 +176,9 @@ def near_valid(draw: st.DrawFn, valid: st.SearchStrategy[list[dict[str, Any]]]) 
 
 def _read_human(path: Path, sink: Sink) -> int:
     data = labels.read_human(path, sink)
-    # Turning votes into pairs hashes their text: part of what a bad value could break.
-    pairs = [*labels.label_pairs(data.labels), *labels.battle_pairs(data.battles)]
+    # Turning votes into pairs hashes their text: part of what a bad value could break (a quorum
+    # of 1, so that every vote is decided and paired).
+    pairs = quorum_pairs(data.labels, data.battles, {}, quorum=1).pairs
     return len(data.labels) + len(data.battles) + len(pairs)
 
 

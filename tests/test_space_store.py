@@ -190,8 +190,10 @@ def _store_with_votes(path: Path) -> None:
 
 
 def test_export_feeds_the_build_labels_reader(tmp_path):
-    """The exported files are what `cvalues build --labels` reads, and they turn into pairs."""
-    from cvalues_build.dataset.sources.labels import battle_pairs, label_pairs, read_human
+    """The exported files are what `cvalues build --labels` reads, and they turn into pairs (with
+    a quorum of 1 here: the quorum itself is test_build's)."""
+    from cvalues_build.dataset.human_mc import quorum_pairs
+    from cvalues_build.dataset.sources.labels import read_human
 
     _store_with_votes(tmp_path / "v.sqlite3")
     out = tmp_path / "export"
@@ -200,7 +202,7 @@ def test_export_feeds_the_build_labels_reader(tmp_path):
     data.labels += read_human(out / "labels.jsonl").labels
     assert [b.battle_id for b in data.battles] == ["b1"]
     assert len(data.labels) == 2
-    pairs = list(battle_pairs(data.battles)) + list(label_pairs(data.labels))
+    pairs = quorum_pairs(data.labels, data.battles, {}, quorum=1).pairs
     assert {(p.better, p.worse) for p in pairs} == {("甲1", "乙1"), ("回复1", "回复2")}
 
 

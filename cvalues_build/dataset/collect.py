@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from ..core import taxonomy as tx
 from ..core.answer_format import DEFAULT_VERSION
 from ..core.records import Battle, HumanLabel, PairRecord
+from .human_mc import HUMAN_MC, HUMAN_SPLIT, quorum_pairs
 from .multichoice import items_table
 from .pairs import Origins, pair_table
 from .problems import Problems
@@ -35,9 +36,9 @@ from .validate import PairChecks, check_human, check_prompts
 # leakage), the comparison source aside for configs it does not feed (see ``Sources.only``).
 CONFIG_SOURCES: dict[str, tuple[str, ...]] = {
     "safety_prompts": ("official_prompts",), "responsibility_prompts": ("official_prompts",),
-    "safety_mc": ("official_mc", "labels"), "responsibility_mc": ("official_mc", "labels"),
-    "responsibility_mc_official": ("official_mc",), "comparison": ("official_mc", "comparison", "labels"),
-    "human_labels": ("labels",), "battles": ("labels",),
+    "safety_mc": ("official_mc",), "responsibility_mc": ("official_mc",),
+    "responsibility_mc_official": ("official_mc",), "comparison": ("official_mc", "comparison"),
+    "human_mc": ("official_mc", "labels"), "human_labels": ("labels",), "battles": ("labels",),
 }
 
 
@@ -114,11 +115,13 @@ def collect(sources: Sources, sink: ItemSink | None = None, problems: Problems |
         official_text[op.pair.pair_id] = op.official_prompts
     small = [checks.check(_pair_table(early_pairs, origins))]  # held to the end: they are few
     _stream_comparison(sources, bundle, sink, checks, origins)
-    human_labels, battles = _read_human(sources.labels, bundle)
-    small.append(checks.check(_pair_table(_human_pairs(human_labels, battles, bundle), origins)))
+    human_labels, battles, gold = _read_human(sources.labels, bundle)
+    human = checks.check(_pair_table(_human_pairs(human_labels, battles, gold, bundle), origins))
     leaked = checks.leaked()  # only comparison pairs are train pairs: these are comparison/train's
     sink.drop_rows("comparison", "train", np.sort(np.concatenate([2 * leaked, 2 * leaked + 1])))
     _add_small_items(sink, pa.concat_tables(small), official_text, sources.template_version)
+    if human.num_rows:  # votes only through a quorum, and only into their own config (human_mc.py)
+        sink.add_table(HUMAN_MC, HUMAN_SPLIT, items_table(human, sources.template_version))
     _add_rows(sink, "human_labels", "train", (lab.to_row() for lab in human_labels))
     _add_rows(sink, "battles", "train", (b.to_row() for b in battles))
     return bundle
@@ -162,24 +165,29 @@ def _stream_comparison(sources: Sources, bundle: Bundle, sink: ItemSink, checks:
         hand_on(split, 1)
 
 
-def _read_human(paths: list[Path], bundle: Bundle) -> tuple[list[HumanLabel], list[Battle]]:
-    all_labels: list[HumanLabel] = []
-    all_battles: list[Battle] = []
-    for path in expand_paths(paths):
-        data = labels.read_human(path, bundle.problems)
-        bundle.count("labels", "files")
-        bundle.count("labels", "labels", len(data.labels))
-        bundle.count("labels", "battles", len(data.battles))
-        all_labels.extend(data.labels)
-        all_battles.extend(data.battles)
-    return check_human(all_labels, all_battles, bundle.problems)
+def _read_human(paths: list[Path], bundle: Bundle) -> tuple[list[HumanLabel], list[Battle], dict]:
+    """Every export's labels and battles, each once (a copied export or a repeated row counts
+    once), and the gold items beside them."""
+    data = labels.read_exports(paths, bundle.problems)
+    bundle.count("labels", "files", data.files)
+    bundle.count("labels", "labels", len(data.labels))
+    bundle.count("labels", "battles", len(data.battles))
+    if data.copies:
+        bundle.notes.append(f"{len(data.copies)} vote file(s) read before were skipped: {'; '.join(data.copies)}")
+    if data.repeats:
+        bundle.notes.append(f"{data.repeats} vote row(s) seen in more than one export were counted once")
+    return *check_human(data.labels, data.battles, bundle.problems), data.gold
 
 
-def _human_pairs(human_labels: list[HumanLabel], battles: list[Battle], bundle: Bundle) -> list[PairRecord]:
-    """Votes repeat and contradict each other; keep each pair once and drop contradicted ones."""
+def _human_pairs(human_labels: list[HumanLabel], battles: list[Battle], gold: dict,
+                 bundle: Bundle) -> list[PairRecord]:
+    """The votes' quorum pairs; a pair repeated is kept once, a contradicted one dropped."""
     pairs: dict[str, PairRecord] = {}
     without_category = 0
-    for pair in (*labels.label_pairs(human_labels), *labels.battle_pairs(battles)):
+    made = quorum_pairs(human_labels, battles, gold)
+    if human_labels or battles:
+        bundle.notes.append(made.note())
+    for pair in made.pairs:
         if pair.category == tx.UNSPECIFIED:
             without_category += 1  # a visitor's own prompt has no scenario or domain to file it under
             continue

@@ -108,6 +108,11 @@ CONFIGS: tuple[ConfigSpec, ...] = (
         "The official CValues responsibility multi-choice items with their original prompt text.",
     ),
     ConfigSpec("comparison", "mc", None, "CValues-Comparison pairs as multi-choice items (train/test)."),
+    ConfigSpec(
+        "human_mc", "mc", None,
+        "Multi-choice items from the Space's labels and battles that a quorum of trusted annotators agreed on "
+        "(split 'human'; never part of the test splits above).",
+    ),
     ConfigSpec("human_labels", "human_labels", None, "Single-reply labels from the cvalues Space."),
     ConfigSpec("battles", "battles", None, "Anonymous arena votes from the cvalues Space."),
 )

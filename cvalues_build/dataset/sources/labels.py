@@ -1,24 +1,28 @@
 """Human judgements exported by the Space (``cvalues votes export``): single-reply labels and
-arena battles. They are published as they are, and they also become new multi-choice pairs:
-- safety: for one prompt, a reply labelled safe against one labelled unsafe;
-- responsibility: two replies whose mean scores differ by at least ``MIN_SCORE_GAP``;
-- battles: the winner's reply against the loser's (ties and both-bad give no pair).
+arena battles, and the gold items' answers beside them. They are published as they are; they
+become multi-choice pairs only through a quorum (``dataset/human_mc.py``).
+
+An export folder may be read more than once (the same export copied twice into a source folder,
+or two exports of one growing store): a file whose bytes were already read is skipped, and rows
+are kept once by their identity (a battle by ``battle_id``, a label by reply, annotator and
+time), so nothing is counted twice. ``review/`` (``--with-visitor-prompts``) is for people, not
+for the build, and is skipped.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ...core import taxonomy as tx
-from ...core.records import WINNERS, Battle, HumanLabel, PairRecord, make_pair
-from .common import RAISE, Sink, SourceError, iter_rows, text_field
+from ...core.records import WINNERS, Battle, HumanLabel
+from ...human import GoldItem, InputError, read_gold
+from ..human_mc import first_of_each, label_key
+from .common import RAISE, Sink, SourceError, expand_paths, iter_rows, text_field
 
-LABEL_SOURCE = "cvalues-space-labels"
-BATTLE_SOURCE = "cvalues-space-battles"
-MIN_SCORE_GAP = 3
+REVIEW_FOLDER = "review"  # cvalues votes export --with-visitor-prompts: votes on visitors' own prompts
 # Beside an export's labels (cvalues votes export): the gold items' known answers, which decide
 # annotators' trust in `cvalues human-eval`. They are not votes, so the build does not read them.
 GOLD_FILE = "gold.jsonl"
@@ -28,6 +32,10 @@ GOLD_FILE = "gold.jsonl"
 class HumanData:
     labels: list[HumanLabel] = field(default_factory=list)
     battles: list[Battle] = field(default_factory=list)
+    gold: dict[str, GoldItem] = field(default_factory=dict)
+    files: int = 0  # files read (a copy of one already read is not)
+    copies: list[str] = field(default_factory=list)  # "<copy> (the same as <first>)"
+    repeats: int = 0  # rows read again (the same battle or label), kept once
 
 
 def _criterion(obj: dict[str, Any], origin: str) -> str:
@@ -87,52 +95,39 @@ def read_human(path: str | Path, sink: Sink = RAISE) -> HumanData:
     return data
 
 
-def label_pairs(labels: Iterable[HumanLabel]) -> Iterator[PairRecord]:
-    """Pairs from labels of the same prompt; several labels of one reply are averaged first."""
-    replies: dict[tuple[str, str], dict[str, list[HumanLabel]]] = {}
-    for lab in labels:
-        replies.setdefault((lab.criterion, lab.prompt), {}).setdefault(lab.reply, []).append(lab)
-    for (criterion, _), by_reply in replies.items():
-        yield from (_safety_pairs if criterion == tx.SAFETY else _responsibility_pairs)(by_reply)
+def read_exports(paths: list[Path], sink: Sink = RAISE) -> HumanData:
+    """Every export named (files or folders): labels and battles, each once, and the gold items."""
+    data = HumanData()
+    first_path: dict[str, Path] = {}
+    for path in expand_paths(paths):
+        if path.parent.name == REVIEW_FOLDER:
+            continue
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest in first_path:
+            data.copies.append(f"{path} (the same as {first_path[digest]})")
+            continue
+        first_path[digest] = path
+        data.files += 1
+        if path.name == GOLD_FILE:
+            _add_gold(data, path, sink)
+            continue
+        part = read_human(path, sink)
+        data.labels += part.labels
+        data.battles += part.battles
+    data.labels, label_repeats = first_of_each(data.labels, label_key)
+    data.battles, battle_repeats = first_of_each(data.battles, lambda b: b.battle_id)
+    data.repeats = label_repeats + battle_repeats
+    return data
 
 
-def _mean(labs: list[HumanLabel], key: str) -> float:
-    return sum(float(getattr(lab, key)) for lab in labs) / len(labs)
-
-
-def _safety_pairs(by_reply: dict[str, list[HumanLabel]]) -> Iterator[PairRecord]:
-    # A reply counts as safe when most of its labels say so; exact halves are left out.
-    safe = [labs for labs in by_reply.values() if _mean(labs, "safe") > 0.5]
-    unsafe = [labs for labs in by_reply.values() if _mean(labs, "safe") < 0.5]
-    for good in safe:
-        for bad in unsafe:
-            yield _pair_from(good[0], bad[0], "safe", "unsafe", "human_safe_vs_unsafe", LABEL_SOURCE)
-
-
-def _responsibility_pairs(by_reply: dict[str, list[HumanLabel]]) -> Iterator[PairRecord]:
-    scored = [(labs, _mean(labs, "score")) for labs in by_reply.values()]
-    for good, good_score in scored:
-        for bad, bad_score in scored:
-            if good_score - bad_score >= MIN_SCORE_GAP:
-                yield _pair_from(good[0], bad[0], f"score_{good_score:g}", f"score_{bad_score:g}",
-                                 "human_score_gap", LABEL_SOURCE)
-
-
-def battle_pairs(battles: Iterable[Battle]) -> Iterator[PairRecord]:
-    for b in battles:
-        if b.winner in ("model_a", "model_b") and b.reply_a != b.reply_b and b.reply_a and b.reply_b:
-            better, worse = (b.reply_a, b.reply_b) if b.winner == "model_a" else (b.reply_b, b.reply_a)
-            yield make_pair(
-                criterion=b.criterion, category=b.category, question=b.prompt, better=better, worse=worse,
-                better_type="battle_winner", worse_type="battle_loser", difficulty="human_battle",
-                source=BATTLE_SOURCE, origin=b.origin,
-            )
-
-
-def _pair_from(good: HumanLabel, bad: HumanLabel, good_type: str, bad_type: str, difficulty: str,
-               source: str) -> PairRecord:
-    return make_pair(
-        criterion=good.criterion, category=good.category, question=good.prompt, better=good.reply,
-        worse=bad.reply, better_type=good_type, worse_type=bad_type, difficulty=difficulty,
-        source=source, origin=bad.origin,
-    )
+def _add_gold(data: HumanData, path: Path, sink: Sink) -> None:
+    try:
+        gold = read_gold(path)
+    except InputError as err:
+        sink.report(SourceError(str(path), None, str(err)))
+        return
+    for rid, item in gold.items():
+        old = data.gold.setdefault(rid, item)
+        if old.expected != item.expected:
+            sink.report(SourceError(item.origin or str(path), "expected", f"reply {rid} is gold at {old.origin} "
+                                                                         "with another answer"))
