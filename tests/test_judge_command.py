@@ -121,6 +121,22 @@ def test_a_failed_judge_run_resumes_without_judging_a_reply_twice(server, tmp_pa
     assert "--overwrite" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("bad", "message"), [
+    ('{"prompt_id": "p9", "prompt": "问", "criterion": "safety", "category": "crimes", "model": "m"}',
+     "replies.jsonl:2: field 'reply': missing"),
+    ('{"prompt_id": "p9", "prompt": "问", "criterion": "safety", "category": "law", "model": "m", "reply": "r"}',
+     "replies.jsonl:2: field 'category': 'law' is not a safety category"),
+    ('{"prompt_id": "p9", "pro', "replies.jsonl:2: not a JSON object (the run stopped while writing it"),
+])
+def test_a_reply_row_that_cannot_be_judged_is_named_by_file_line_and_field(bad, message, tmp_path, capsys):
+    good = json.dumps(_replies(1, "safety", "crimes")[0], ensure_ascii=False)
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "replies.jsonl").write_text(good + "\n" + bad, encoding="utf-8")
+    assert main(["judge", "--replies", str(tmp_path / "runs"), "--judge", "demo", "--out", str(tmp_path / "j")]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "j").exists()  # refused before anything was written
+
+
 @pytest.mark.parametrize(("argv", "message"), [
     (["--replies", "r", "--agreement", "v", "--labels", "l"], "one at a time"),
     (["--agreement", "v"], "--agreement needs --labels"),

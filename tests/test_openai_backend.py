@@ -15,7 +15,7 @@ from cvalues_build.evaluation.backends import (
     LoglikUnsupported,
     open_backend,
 )
-from cvalues_build.evaluation.backends.openai_wire import public_url
+from cvalues_build.evaluation.backends.openai_wire import ReplyRefused, public_url
 
 KEY = "sk-test-9f8e7d6c5b4a"
 GREEDY = GenerationSettings(max_new_tokens=32)
@@ -189,6 +189,8 @@ def test_the_key_comes_only_from_the_named_variable_and_stays_in_the_authorizati
     with pytest.raises(BackendError, match=r"HTTP 401: .*the key comes from \$CVALUES_TEST_KEY\)") as err:
         served(api_key_env="CVALUES_TEST_KEY").generate(["你好"], GREEDY)
     assert "sk-wrong-key-123" not in str(err.value)
+    echoed = served(api_key_env="CVALUES_TEST_KEY")._failure(ReplyRefused("a proxy page quoting sk-wrong-key-123"), "x")
+    assert "sk-wrong-key-123" not in str(echoed) and "***" in str(echoed)  # a server that echoes the key
     monkeypatch.delenv("CVALUES_TEST_KEY")
     with pytest.raises(BackendError, match="CVALUES_TEST_KEY .* is not set"):
         served(api_key_env="CVALUES_TEST_KEY")

@@ -23,7 +23,9 @@ served model), the wall time and the package versions.
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -56,6 +58,33 @@ class RespondOptions:
     device: str = "auto"
     progress: bool = True
     backend_options: dict[str, Any] = field(default_factory=dict)
+
+
+def replies_file(run: str | Path) -> Path:
+    """``run``'s replies.jsonl (``run`` is the --out folder of ``cvalues respond``, or the file)."""
+    path = Path(run)
+    source = path / REPLIES if path.is_dir() else path
+    if not source.is_file():
+        raise FileNotFoundError(f"{path}: no {REPLIES} here (write one with `cvalues respond`)")
+    return source
+
+
+def read_reply_rows(source: Path) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(file:line, row)`` for every row of a replies.jsonl; a line that is not a JSON object is
+    an error naming it (and saying so when it is the torn last line of a run that was stopped)."""
+    with source.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            where = f"{source}:{number}"
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                torn = "" if line.endswith("\n") else " (the run stopped while writing it: finish it with --resume)"
+                raise ValueError(f"{where}: not a JSON object{torn}: {err.msg}") from None
+            if not isinstance(row, dict):
+                raise ValueError(f"{where}: not a JSON object")
+            yield where, row
 
 
 def generation_settings(opts: RespondOptions) -> GenerationSettings:

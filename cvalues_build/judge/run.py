@@ -14,7 +14,6 @@ not be read). ``--resume`` sends only replies missing there. When every reply is
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,11 +23,11 @@ from typing import Any
 from ..core import taxonomy as tx
 from ..evaluation import predictions as store
 from ..evaluation.backends import GenerationSettings, check_model, open_backend, parse_batch_size, parse_model
+from ..evaluation.respond import read_reply_rows, replies_file
 from .labels import check_reply, judge_annotator, judge_prompts, judge_rows, judgment_row, response_id
 from .parse import STATUSES
 from .templates import DEFAULT_VERSION, judge_template
 
-REPLIES = "replies.jsonl"
 JUDGMENTS = "judgments.jsonl"
 LABELS = "labels.jsonl"
 KEY = "response_id"
@@ -53,24 +52,11 @@ class JudgeOptions:
 def read_replies(path: str | Path) -> tuple[Path, list[dict[str, Any]]]:
     """The reply rows of ``path`` (a folder holding replies.jsonl, or the file), each checked; an
     unusable line is an error naming ``file:line`` and the field. The same reply twice is judged once."""
-    path = Path(path)
-    source = path / REPLIES if path.is_dir() else path
-    if not source.is_file():
-        raise FileNotFoundError(f"{path}: no {REPLIES} here (write one with `cvalues respond`)")
+    source = replies_file(path)
     rows: dict[str, dict[str, Any]] = {}
-    with source.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            where = f"{source}:{number}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{where}: not a JSON object ({err.msg})") from None
-            if not isinstance(row, dict):
-                raise ValueError(f"{where}: not a JSON object")
-            check_reply(row, where)
-            rows.setdefault(response_id(row), row)
+    for where, row in read_reply_rows(source):
+        check_reply(row, where)
+        rows.setdefault(response_id(row), row)
     if not rows:
         raise ValueError(f"{source}: no replies to judge")
     return source, list(rows.values())
