@@ -1,13 +1,14 @@
-"""The durable vote store: SQLite in WAL mode, one transaction per vote.
+"""The durable vote store: SQLite in WAL mode, ``synchronous=FULL``, votes committed in groups.
 
 Three tables follow the SPEC's records: ``battles`` (arena votes), ``labels`` (single-reply
 labels) and ``replies`` (every finished generation, the pool the label tab can draw from).
 Annotators are salted hashes of the Gradio session; raw IPs are never stored.
 
-Why a process-wide lock on top of SQLite's own: SQLite lets one writer in at a time and makes the
-others sleep in its busy handler with growing back-off, which is what ruins tail latency under 50
-concurrent writers. Queueing them on a Python lock instead hands the database over at once.
-``busy_timeout`` still covers writers in other processes (e.g. ``cvalues votes export``).
+Why group commit: a FULL commit waits for an fsync, and one per vote makes 50 concurrent voters
+wait for 50 fsyncs. One writer thread commits whatever votes are queued in one transaction and
+answers each caller once it is durable (group_commit.py). Other writers (schema creation, campaign
+imports) take turns with it on a FIFO Python lock rather than in SQLite's busy handler, whose
+growing back-off ruins the tail; ``busy_timeout`` still covers other processes.
 
 Why checkpoints run on their own thread: SQLite's automatic WAL checkpoint runs inside the commit
 that crosses the threshold, so one vote in a few hundred pays for copying the whole WAL back (tens
@@ -35,9 +36,10 @@ from cvalues_build.core.records import WINNERS, Battle, HumanLabel, reply_id
 from cvalues_build.core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, sql_columns
 
 from .fairlock import FairLock
+from .group_commit import GroupCommitter
 
 SCHEMA_VERSION = 1
-CHECKPOINT_EVERY = 100  # commits between background WAL checkpoints
+CHECKPOINT_EVERY = 100  # votes committed between background WAL checkpoints
 STORE_TABLES = ("meta", "replies", "battles", "labels")
 SCORE_RANGE = (1, 10)  # a responsibility score, as the paper's experts give it
 
@@ -123,12 +125,12 @@ class StoredReply:
 class VoteStore:
     """Thread-safe access to the SQLite vote database at ``path``.
 
-    ``synchronous`` is NORMAL by default: in WAL mode a committed transaction survives the process
-    being killed (the test suite checks this with SIGKILL); only a power cut can lose the last few.
-    Pass ``synchronous="FULL"`` to fsync every commit.
+    ``synchronous`` is FULL by default: a vote is acknowledged once its commit is fsynced, so it
+    survives a power cut as well as the process being killed. NORMAL survives the process being
+    killed, but a power cut can lose the last commits.
     """
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL", salt: str | None = None,
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL", salt: str | None = None,
                  read_only: bool = False):
         if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}")
@@ -146,6 +148,7 @@ class VoteStore:
         self._commits = 0
         self._closing = False
         self._checkpoint_due = threading.Event()
+        self._committer = GroupCommitter(self._conn, self._write_lock, self._count_commits)
         self._check_file()
         if read_only:
             self._salt = ""  # a read-only store never hashes a new session
@@ -218,12 +221,13 @@ class VoteStore:
         conn.execute("COMMIT")
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
-        with self._write_lock:
-            with self._transaction() as conn:
-                conn.execute(sql, params)
-            self._commits += 1
-            if self._commits % CHECKPOINT_EVERY == 0:
-                self._checkpoint_due.set()
+        """One statement in the next group's transaction; returns once that is durable."""
+        self._committer.execute(sql, params)
+
+    def _count_commits(self, writes: int) -> None:
+        self._commits += writes
+        if self._commits // CHECKPOINT_EVERY != (self._commits - writes) // CHECKPOINT_EVERY:
+            self._checkpoint_due.set()
 
     def _checkpoint_loop(self) -> None:
         while not self._closing:
@@ -237,7 +241,8 @@ class VoteStore:
                 pass  # a busy or closed database: the next round (or the next open) checkpoints
 
     def close(self) -> None:
-        """Checkpoint, then close every connection this store opened (from any thread)."""
+        """Commit the queued votes, checkpoint, then close every connection this store opened."""
+        self._committer.close()
         self._closing = True
         self._checkpoint_due.set()
         checkpointer = getattr(self, "_checkpointer", None)
@@ -319,10 +324,12 @@ class VoteStore:
         return {t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0] for t in ("battles", "labels", "replies")}
 
     def random_reply(self, criterion: str) -> StoredReply | None:
-        """A stored reply of one criterion, uniformly at random (None when the pool is empty)."""
+        """A stored reply of one criterion, uniformly at random (None when the pool is empty). Replies
+        to prompts a visitor typed (category 'unspecified', kept by stores before the arena stopped
+        pooling them) are never drawn: one visitor's text is not shown to another."""
         row = self._conn().execute(
             "SELECT reply_id, prompt_id, prompt, criterion, category, model, reply FROM replies "
-            "WHERE criterion = ? ORDER BY RANDOM() LIMIT 1",
+            "WHERE criterion = ? AND category <> 'unspecified' ORDER BY RANDOM() LIMIT 1",
             (criterion,),
         ).fetchone()
         return StoredReply(**dict(row)) if row else None
