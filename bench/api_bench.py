@@ -219,6 +219,12 @@ def main(argv: list[str] | None = None) -> int:
     latency = args.latency_ms / 1000
 
     print(f"load average before the bench: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    # Import every client library now, so that no timed run pays for an import (the backend's
+    # first run would otherwise count the SDK's import as client CPU per item).
+    import aiohttp  # noqa: F401
+    import openai  # noqa: F401
+
+    import cvalues_build.evaluation.backends.openai_api  # noqa: F401
     proc, base_url = start_fake(0.0)
     try:
         cap = measure(run_aiohttp, proc, base_url, prompts, GOAL_CONCURRENCY)
