@@ -22,6 +22,7 @@ examples:
 
 def register(sub: argparse._SubParsersAction) -> None:
     from .backends.flags import add_server_arguments
+    from .dpo import DPO_NORMS
     from .models import DEVICES, DTYPES
     from .runner import MC_CONFIGS, MODES
 
@@ -34,17 +35,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="Hub id, local folder, or demo / demo:SEED (random, meaningless scores); BACKEND:MODEL "
                         "names a backend (hf:ORG/NAME is the default one)")
     p.add_argument("--dataset", required=True, help="dataset folder (from cvalues build) or Hub repo id")
-    p.add_argument("--config", required=True, choices=MC_CONFIGS, help="multi-choice config to score")
+    p.add_argument("--config", required=True, choices=(*MC_CONFIGS, "comparison"),
+                   help="multi-choice config to score (reward/dpo: its pairs; comparison is CValues-Comparison)")
     p.add_argument("--out", required=True, help="output folder for predictions.jsonl and results.json")
     p.add_argument("--mode", choices=MODES, default="loglik",
                    help="loglik: compare log P(回复1) vs log P(回复2), one forward per item (default); "
-                        "generate: greedy answer parsed by the metric")
+                        "generate: greedy answer parsed by the metric; "
+                        "reward: a sequence-classifier reward model scores chosen vs rejected replies; "
+                        "dpo: a policy's log-probability of each reply (see --ref-model, --dpo-norm)")
+    p.add_argument("--ref-model", default=None, help="dpo mode: reference model; reward = sum log π - log π_ref")
+    p.add_argument("--dpo-norm", choices=DPO_NORMS, default=None,
+                   help="dpo mode without --ref-model: mean (avg, default: a sum favours short replies) "
+                        "or summed log-probability of the reply tokens")
+    p.add_argument("--with-mc", action="store_true",
+                   help="dpo mode: also run loglik multi-choice on the same pairs, side by side in results.json")
     p.add_argument("--batch-size", default="auto", help="items per batch, or auto (token budget, halves on OOM)")
-    p.add_argument("--limit", type=int, default=None, help="score only the first N items (rounded down to whole pairs)")
+    p.add_argument("--limit", type=int, default=None, help="score only the first N items (rounded down to whole pairs); "
+                                                                   "reward/dpo: N pairs, stratified by difficulty")
     p.add_argument("--dtype", choices=DTYPES, default="auto", help="auto: bf16 on GPU, fp32 on CPU")
     p.add_argument("--device", choices=DEVICES, default="auto")
     p.add_argument("--chat-template", action=argparse.BooleanOptionalAction, default=True,
-                   help="generate mode: wrap the prompt in the tokenizer's chat template when it has one")
+                   help="generate, reward and dpo modes: wrap the prompt (and reply) in the tokenizer's chat "
+                        "template when it has one")
     p.add_argument("--max-new-tokens", type=int, default=16, help="generate mode: cap on generated tokens")
     p.add_argument("--padding-side", choices=("left", "right"), default=None,
                    help="loglik mode: override the tokenizer's padding side (results are the same)")
@@ -70,7 +82,8 @@ def handle(args: argparse.Namespace) -> int:
         chat_template=args.chat_template, resume=args.resume, overwrite=args.overwrite,
         max_new_tokens=args.max_new_tokens,
         metric=args.metric, padding_side=args.padding_side, bootstrap=args.bootstrap, seed=args.seed,
-        progress=args.progress, backend_options=server_options(args),
+        progress=args.progress, ref_model=args.ref_model, dpo_norm=args.dpo_norm, with_mc=args.with_mc,
+        backend_options=server_options(args),
     )
     try:
         results = run_eval(opts)

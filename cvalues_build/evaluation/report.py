@@ -15,6 +15,10 @@ def _pct(value: Any) -> str:
 
 def summary_table(results: Mapping[str, Any]) -> str:
     """Accuracy, consistent accuracy, position bias and per-category accuracy, as plain text."""
+    if results.get("table") == "preference":  # reward / dpo runs score pairs, not items
+        from .pair_metrics import summary_table as pair_table
+
+        return pair_table(results)
     lines = [f"cvalues {results.get('config', '')} · {results.get('model', '')} · {results.get('mode', '')}"]
     ci = results.get("accuracy_ci")
     ci_text = ""

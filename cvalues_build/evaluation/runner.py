@@ -17,10 +17,11 @@ from .backends import check_model, parse_batch_size, parse_model
 from .items import MC_CONFIGS, Items, load_items, whole_pair_prefix
 from .metric import LazyMetric
 from .modes import RUN_KEYS_BY_MODE, SCORERS, ShardJob, generation_settings
+from .pair_runner import PAIR_MODES, PAIR_RUN_KEYS
 
 __all__ = ["MC_CONFIGS", "MODES", "EvalOptions", "Items", "load_items", "run_eval", "whole_pair_prefix"]
 
-MODES = tuple(SCORERS)
+MODES = (*SCORERS, *PAIR_MODES)
 RUN_FILE = store.RUN_FILE
 RESULTS = "results.json"
 # A resumed run must score the same thing as the run it continues.
@@ -47,6 +48,9 @@ class EvalOptions:
     bootstrap: int = 1000
     seed: int = 0
     progress: bool = True
+    ref_model: str | None = None  # dpo mode (pair_runner)
+    dpo_norm: str | None = None
+    with_mc: bool = False
     backend_options: dict[str, Any] = field(default_factory=dict)  # a served model's (backends/flags.py)
 
 
@@ -122,7 +126,7 @@ def _leave_group(state: Any) -> None:
 
 
 def _run_record(opts: EvalOptions) -> dict[str, Any]:
-    keys = _RUN_KEYS + RUN_KEYS_BY_MODE.get(opts.mode, ())
+    keys = _RUN_KEYS + {**RUN_KEYS_BY_MODE, **PAIR_RUN_KEYS}.get(opts.mode, ())
     return {k: asdict(opts)[k] for k in keys}
 
 
@@ -153,6 +157,10 @@ def _prepare_out(opts: EvalOptions, out: Path) -> None:
 
 def run_eval(opts: EvalOptions) -> dict[str, Any] | None:
     """Run the evaluation; the main process returns the results dict, other ranks None."""
+    if opts.mode in PAIR_MODES:  # pairs, not items: their own loop and scores (pair_runner)
+        from .pair_runner import run_pairs
+
+        return run_pairs(opts)
     started = time.perf_counter()
     out = Path(opts.out)
     check_options(opts)
