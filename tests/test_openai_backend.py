@@ -52,8 +52,10 @@ def test_generate_gives_each_prompts_scripted_reply_in_input_order(fake_openai, 
     bodies = _bodies(fake_openai)
     assert len(bodies) == 12 and {b["messages"][-1]["content"] for b in bodies} == set(prompts)
     assert all(b["temperature"] == 0.0 and b["max_tokens"] == 32 and b["model"] == "fake" for b in bodies)
-    # the longest prompts go first: the four in flight at the start are the four longest
-    assert sorted(len(b["messages"][-1]["content"]) for b in bodies[:4]) == [6, 6, 6, 7]
+    # The longest prompts are sent first (one at a time, the order the server sees is the order sent).
+    served(concurrency=1).generate(prompts, GREEDY)
+    sent = [b["messages"][-1]["content"] for b in _bodies(fake_openai)[12:]]
+    assert sent == sorted(prompts, key=lambda p: (-len(p), prompts.index(p)))
 
 
 def test_without_a_chat_template_the_prompt_is_continued_through_completions(fake_openai, served):
