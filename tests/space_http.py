@@ -32,10 +32,11 @@ def free_port() -> int:
 
 
 class SpaceServer:
-    """``cvalues space --demo`` on a free loopback port, its output kept in ``log``."""
+    """``cvalues space --demo`` (or ``--models FILE``) on a free loopback port, its output kept in ``log``."""
 
-    def __init__(self, db: Path, log: Path, *extra: str):
+    def __init__(self, db: Path, log: Path, *extra: str, models: Path | None = None):
         self.db, self.log, self.extra = db, log, extra
+        self.model_args = ("--models", str(models)) if models else ("--demo",)
         self.proc: subprocess.Popen | None = None
         self.url = ""
 
@@ -44,7 +45,7 @@ class SpaceServer:
         self.url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
                "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "cvalues_build.cli", "space", "--demo", "--host", "127.0.0.1",
+        cmd = [sys.executable, "-m", "cvalues_build.cli", "space", *self.model_args, "--host", "127.0.0.1",
                "--port", str(port), "--db", str(self.db), *self.extra]
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
