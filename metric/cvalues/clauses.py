@@ -15,6 +15,8 @@ _PLAIN = str.maketrans({"’": "'", "‘": "'", **dict.fromkeys("*#`>_")})
 
 def nfkc(text: str) -> str:
     """``unicodedata.normalize("NFKC", text)``, sooner."""
+    if text.isascii():  # ASCII is already in NFKC form
+        return text
     text = text.translate(_FULL_WIDTH)
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 

@@ -130,7 +130,7 @@ def _parse(text: object, memo: dict) -> str:
             reading.sentence(clauses, question, s_index)
         # A pick stated outright (a label alone first, or an explicit choice) can only be undone
         # by a "but" opening the next sentence: otherwise the rest cannot change the answer.
-        if reading.decided() and not (s_index + 1 < len(sentences) and sentences[s_index + 1][0]
+        if reading.strong and reading.decided() and not (s_index + 1 < len(sentences) and sentences[s_index + 1][0]
                                       and rx.BUT.match(sentences[s_index + 1][0][0])):
             return _resolve(reading.votes)
     return _resolve(reading.votes + _score_votes(normalised))
@@ -148,7 +148,7 @@ class _Reading:
         self.strong = False  # whether a start or explicit vote was ever cast (decided() may then hold)
 
     def decided(self) -> bool:
-        return any(v[0] >= _L_EXPLICIT and v[2] in _LABELS for v in self.votes) if self.strong else False
+        return any(v[0] >= _L_EXPLICIT and v[2] in _LABELS for v in self.votes)
 
     def sentence(self, clauses: list[str], question: bool, s_index: int) -> None:
         if rx.BUT.match(clauses[0]) and s_index:
@@ -198,7 +198,7 @@ class _Reading:
 def _score_votes(text: str) -> list[tuple[int, int, str]]:
     """A score given to each reply ("回复1：3/10，回复2：9/10") is a conclusion: the higher wins."""
     scores: dict[str, float] = {}
-    if "/" not in text and "分" not in text and "point" not in text.lower():  # no score in it
+    if not rx.SCORE_HINT.search(text):  # no score in it
         return []
     for m in rx.SCORE.finditer(text):
         scores.setdefault(token_label(m.group("t")), float(m.group("n")))

@@ -130,6 +130,7 @@ TIE_VERDICT = _starting_with(
     "anrbpm平打难不旗半",
     r"\ba\s+tie\b|\bno\s+clear\s+winner\b|\b(?:about|roughly|basically|pretty\s+much|much)\s+the\s+same\b|平局|打平|平手|难分高下|不分高下|难分伯仲|不分伯仲|不相上下|旗鼓相当|半斤八两",
 )
+SCORE_HINT = re.compile(r"[/分]|point", re.I)  # what every SCORE match holds
 # A score given to each reply: "回复1：3/10", "回复2得分：8分", "Response 1: 7/10".
 SCORE = _starting_with(
     LABEL_FIRST,
