@@ -34,6 +34,7 @@ EMPTY = "—"
 CRITERION_NAMES = {tx.SAFETY: "安全 Safety", tx.RESPONSIBILITY: "责任 Responsibility"}
 # One format per kind of number: rates and accuracies (0–1) with three decimals, 1–10 scores with one.
 RATE, SCORE = "{:.3f}", "{:.1f}"
+CELL_FORMAT = {tx.SAFETY: RATE, tx.RESPONSIBILITY: SCORE}
 NO_RESULTS_NOTE = ("No `--results` folder was given, so the multi-choice (MC) and Kendall τ columns stay empty: "
                    "score models with `cvalues eval` and start the Space with `--results DIR`.")
 
@@ -49,6 +50,7 @@ class Leaderboard:
     human: pd.DataFrame = field(default_factory=pd.DataFrame)  # per criterion: α and the label counts
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the visitor should know, e.g. why columns are empty
+    judge: pd.DataFrame = field(default_factory=pd.DataFrame)  # LLM judge vs human quorum labels (judge_columns)
 
 
 def load_results(folder: str | Path | None, aliases: dict[str, str] | None = None) -> tuple[dict[str, dict[str, dict]], list[str]]:
@@ -95,11 +97,13 @@ def compute_leaderboard(
     results_dir: str | Path | None = None,
     rounds: int = 100,
     seed: int = 0,
+    judged: Sequence[str | Path] = (),
 ) -> Leaderboard:
     """Everything the leaderboard tab shows. ``models`` are listed even before their first vote;
     ``aliases`` maps a results.json ``model`` value (e.g. an HF id) to the arena's name. ``gold``
     (the gold items' answers) and ``rule`` (quorum and trust; default ``Params`` with ``rounds``
-    and ``seed``) go to ``evaluate``; untrusted annotators' battles are left out of the ratings."""
+    and ``seed``) go to ``evaluate``; untrusted annotators' battles are left out of the ratings.
+    ``judged`` (folders from ``cvalues judge``) add the judge's columns and agreement table."""
     results, warnings = load_results(results_dir, aliases)
     rule = rule or Params(bootstrap=rounds, seed=seed)
     human = evaluate(labels, gold or {}, rule)
@@ -133,9 +137,16 @@ def compute_leaderboard(
         # Competition ranking on the rating shown: tied models share a rank (1, 1, 3).
         table.insert(0, "Rank", table["Rating"].rank(method="min", ascending=False).astype(int))
     notes = ([] if results_dir is not None else [NO_RESULTS_NOTE]) + _human_notes(human, rule, battles_left_out)
+    judge = pd.DataFrame()
+    if judged:
+        from .judge_columns import judge_board
+
+        table, judge, more_warnings, more_notes = judge_board(
+            table, judged, labels, gold or {}, rule, lambda res, m, c: _human_cell(res, m, c, CELL_FORMAT[c]), aliases)
+        warnings, notes = warnings + more_warnings, notes + more_notes
     return Leaderboard(table.reset_index(drop=True), _domain_table(human),
                        _agreement(info, human, results), ratings, _human_table(human),
-                       warnings, notes)
+                       warnings, notes, judge)
 
 
 def _fmt(value: Any, fmt: str) -> str:
