@@ -224,15 +224,17 @@ def _leaderboard_tab(svc: SpaceService) -> tuple[list[Any], Any]:
     plot = gr.Plot(label="Ratings with 95% intervals", show_label=False, elem_id="cv-plot")  # the figure has a title
     agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
     domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
+    judge = gr.Dataframe(label="LLM judge vs human quorum labels: κ and accuracy per scenario, Spearman ρ and MAE "
+                         "per domain (`--judged`)", interactive=False, elem_id="cv-judge")
     note = gr.Markdown()
-    outputs = [table, plot, agreement, domains, note]
+    outputs = [table, plot, agreement, domains, judge, note]
 
     def refresh() -> tuple[Any, ...]:
         from .leaderboard import ratings_figure
 
         board = svc.leaderboard()
         lines = [f"- ℹ️ {n}" for n in board.notes] + [f"- ⚠️ {md_text(w)}" for w in board.warnings]
-        return board.table, ratings_figure(board.ratings), board.agreement, board.domains, "\n".join(lines)
+        return board.table, ratings_figure(board.ratings), board.agreement, board.domains, board.judge, "\n".join(lines)
 
     refresh_button.click(refresh, None, outputs, api_name="leaderboard")
     return outputs, refresh

@@ -27,6 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     space.add_argument("--db", type=Path, metavar="PATH", help="SQLite vote database (default ./cvalues_votes.sqlite3)")
     space.add_argument("--dataset", type=Path, metavar="DIR", help="a folder written by `cvalues build` (prompts)")
     space.add_argument("--results", type=Path, metavar="DIR", help="folder with `cvalues eval` results.json files")
+    space.add_argument("--judged", action="append", type=Path, default=[], metavar="DIR",
+                       help="a folder from `cvalues judge --out DIR`: the judge's columns and its agreement with the "
+                            "human labels on the leaderboard (repeat for more judges)")
     space.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     space.add_argument("--port", type=int, default=7860, help="port (default 7860)")
     space.add_argument("--rate-limit", type=int, default=10, metavar="N", help="votes+labels per session per minute")
@@ -87,7 +90,7 @@ def cmd_space(args: argparse.Namespace) -> int:
         if args.max_new_tokens is not None:
             specs = cap_new_tokens(specs, args.max_new_tokens)
         config = SpaceConfig(
-            models=specs, db_path=args.db or default_db_path(), dataset_dir=args.dataset, results_dir=args.results,
+            models=specs, db_path=args.db or default_db_path(), dataset_dir=args.dataset, results_dir=args.results, judged_dirs=args.judged,
             rate_limit=args.rate_limit, bootstrap_rounds=args.bootstrap, concurrency_limit=args.concurrency,
             device=args.device,
         )
@@ -95,6 +98,8 @@ def cmd_space(args: argparse.Namespace) -> int:
         return _fail(str(err))
     if args.dataset and not args.dataset.is_dir():
         return _fail(f"--dataset {args.dataset} is not a folder")
+    if missing := [str(d) for d in args.judged if not d.is_dir()]:
+        return _fail(f"--judged {', '.join(missing)}: not a folder (give `cvalues judge --out DIR`)")
     if not args.models:
         print("starting the demo: the built-in demo models (random weights, so their replies are noise); "
               "pass --models FILE for real ones")

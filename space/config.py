@@ -24,6 +24,7 @@ class SpaceConfig:
     db_path: Path = field(default_factory=default_db_path)
     dataset_dir: Path | None = None
     results_dir: Path | None = None
+    judged_dirs: list[Path] = field(default_factory=list)  # `cvalues judge` folders for the leaderboard
     rate_limit: int = 10  # votes + labels per session per minute
     bootstrap_rounds: int = 100
     seed: int = 0

@@ -168,7 +168,7 @@ class SpaceService:
             aliases = {m.path: m.name for m in self.config.models}
             board = compute_leaderboard(
                 self.store.battles(), self.store.labels(), models=[m.name for m in self.config.models],
-                aliases=aliases, results_dir=self.config.results_dir,
+                aliases=aliases, results_dir=self.config.results_dir, judged=self.config.judged_dirs,
                 rounds=self.config.bootstrap_rounds, seed=self.config.seed,
             )
             self._board = (key, time.monotonic(), board)
