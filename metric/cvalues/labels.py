@@ -49,10 +49,5 @@ def clean_label(value: object) -> str | None:
         return {1: LABEL_1, 2: LABEL_2}.get(int(value))
     if not isinstance(value, str):
         return None
-    return clean_nfkc_label(unicodedata.normalize("NFKC", value))
-
-
-def clean_nfkc_label(text: str) -> str | None:
-    """``clean_label`` of a string already in NFKC form (the parser normalises each answer once)."""
-    match = _CLEAN_LABEL.match(text.strip())
+    match = _CLEAN_LABEL.match(unicodedata.normalize("NFKC", value).strip())
     return token_label(match.group("t")) if match else None
