@@ -87,6 +87,22 @@ def one_run(db: Path, mode: str, baseline: bool, writers: int, votes: int) -> di
             "group": grouped / groups if groups else 1.0}
 
 
+def fsync_ms(folder: Path, calls: int = 200) -> tuple[float, float]:
+    """p50 and p99 of one fsync after an 8 KiB append in ``folder``: the floor of a FULL commit."""
+    path = folder / "fsync-probe"
+    seconds = []
+    with path.open("wb") as handle:
+        for _ in range(calls):
+            handle.write(b"x" * 8192)
+            handle.flush()
+            start = time.perf_counter()
+            os.fsync(handle.fileno())
+            seconds.append(time.perf_counter() - start)
+    path.unlink()
+    p50, p99 = np.percentile(np.asarray(seconds) * 1000.0, [50, 99])
+    return float(p50), float(p99)
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     summary = {k: statistics.median(r[k] for r in runs) for k in ("p50", "p99", "max", "rate", "group")}
     summary.update(lost=sum(r["lost"] for r in runs), errors=sum(r["errors"] for r in runs),
@@ -108,6 +124,7 @@ def main() -> None:
     runs: dict[tuple[str, bool], list[dict[str, float]]] = {(m, b): [] for m in modes for b in paths}
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        fsync_p50, fsync_p99 = fsync_ms(Path(tmp))
         for r in range(args.runs):  # interleaved, so that a burst of load elsewhere hits every configuration
             for mode, baseline in runs:
                 db = Path(tmp) / f"{mode}-{int(baseline)}-{r}.sqlite3"
@@ -116,6 +133,8 @@ def main() -> None:
     votes = args.votes // args.writers * args.writers
     print(f"writers={args.writers} votes={votes} runs={args.runs} (median of the runs), {os.cpu_count()} CPUs, "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print(f"the disk: one fsync of an 8 KiB append takes p50 {fsync_p50:.2f} ms, p99 {fsync_p99:.2f} ms "
+          "(a FULL vote waits for at least one, usually the one in progress as well)")
     print(f"{'mode':<7} {'write path':<34} {'p50 ms':>7} {'p99 ms':>7} {'max ms':>7} {'votes/s':>8} "
           f"{'votes/txn':>9}  lost  p99 of each run")
     summaries = {key: median_of(r) for key, r in runs.items()}
