@@ -298,6 +298,23 @@ def test_dpo_mode_reference_free_and_with_a_reference(comparison_build, tmp_path
     assert {d: g["n"] for d, g in r_free["per_difficulty"].items()} == dict.fromkeys(DIFFICULTIES, 2)
 
 
+def test_a_saved_reward_model_loads_and_a_classifier_is_refused(comparison_build, tmp_path, capsys):
+    model, tok = build_demo_reward_model(seed=2)
+    model.save_pretrained(tmp_path / "rm")
+    tok.save_pretrained(tmp_path / "rm")
+    assert _eval(comparison_build, tmp_path / "saved", "--mode", "reward", "--limit", "3", model=str(tmp_path / "rm")) == 0
+    assert _eval(comparison_build, tmp_path / "demo", "--mode", "reward", "--limit", "3", model="demo:2") == 0
+    for a, b in zip(_rows(tmp_path / "saved"), _rows(tmp_path / "demo"), strict=True):
+        assert a["chosen_reward"] == pytest.approx(b["chosen_reward"], abs=TOL)
+    from transformers import AutoModelForSequenceClassification
+
+    model.config.num_labels = 2  # a two-class classifier, not a reward model
+    AutoModelForSequenceClassification.from_config(model.config).save_pretrained(tmp_path / "classifier")
+    tok.save_pretrained(tmp_path / "classifier")
+    assert _eval(comparison_build, tmp_path / "c", "--mode", "reward", model=str(tmp_path / "classifier")) == 2
+    assert "a reward model has one output" in capsys.readouterr().err
+
+
 def test_option_mistakes_fail_before_loading(comparison_build, tmp_path, capsys):
     assert _eval(comparison_build, tmp_path / "a", "--mode", "dpo", "--ref-model", "demo:2", "--dpo-norm", "sum") == 2
     assert "applies only without --ref-model" in capsys.readouterr().err

@@ -77,24 +77,30 @@ def parse_demo(name: str) -> int | None:
     return None
 
 
-def load_model(name_or_path: str, dtype: str = "auto", device: str = "auto") -> tuple[Any, Any]:
+def load_model(name_or_path: str, dtype: str = "auto", device: str = "auto", reward: bool = False) -> tuple[Any, Any]:
     """``(model, tokenizer)`` in eval mode on ``device``. ``demo``/``demo:SEED`` is the built-in
-    random model; anything else goes through ``AutoTokenizer``/``AutoModelForCausalLM``."""
+    random model; anything else goes through ``AutoTokenizer``/``AutoModelForCausalLM``. With
+    ``reward``, a sequence classifier (``AutoModelForSequenceClassification``; the demo's is
+    ``reward.build_demo_reward_model``) for reward mode, which checks its one output."""
 
     dev = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, dev)
     seed = parse_demo(name_or_path)
     if seed is not None:
-        from .demo_model import build_demo_model
+        if reward:
+            from .reward import build_demo_reward_model as build_demo_model
+        else:
+            from .demo_model import build_demo_model
 
         model, tokenizer = build_demo_model(seed)
         model.to(device=dev, dtype=torch_dtype)
     else:
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
 
+        auto = AutoModelForSequenceClassification if reward else AutoModelForCausalLM
         try:
             tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-            model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch_dtype)
+            model = auto.from_pretrained(name_or_path, dtype=torch_dtype)
         except (OSError, ValueError) as err:
             # transformers' own message follows; say first what was asked for and what works
             raise ValueError(
@@ -105,7 +111,8 @@ def load_model(name_or_path: str, dtype: str = "auto", device: str = "auto") -> 
     if tokenizer.pad_token is None:
         # Many base models ship without a pad token; any id works because masks hide it.
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
-    if getattr(model.generation_config, "pad_token_id", None) is None:
-        model.generation_config.pad_token_id = tokenizer.pad_token_id
+    generation = getattr(model, "generation_config", None)  # a sequence classifier has none
+    if generation is not None and generation.pad_token_id is None:
+        generation.pad_token_id = tokenizer.pad_token_id
     model.eval()
     return model, tokenizer

@@ -13,7 +13,7 @@ from typing import Any
 
 from .batching import map_in_order
 from .loglik import _accepts, pad_batch
-from .models import parse_demo, resolve_device, resolve_dtype
+from .models import load_model
 
 RewardPair = tuple[float, float]
 
@@ -38,33 +38,14 @@ def build_demo_reward_model(seed: int = 0) -> tuple[Any, Any]:
 def load_reward_model(name_or_path: str, dtype: str = "auto", device: str = "auto") -> tuple[Any, Any]:
     """``(model, tokenizer)`` for a one-logit ``AutoModelForSequenceClassification``, in eval mode;
     ``demo`` / ``demo:SEED`` is the built-in random one."""
-    dev = resolve_device(device)
-    torch_dtype = resolve_dtype(dtype, dev)
-    seed = parse_demo(name_or_path)
-    if seed is not None:
-        model, tokenizer = build_demo_reward_model(seed)
-        model.to(device=dev, dtype=torch_dtype)
-    else:
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name_or_path)
-            model = AutoModelForSequenceClassification.from_pretrained(name_or_path, dtype=torch_dtype)
-        except (OSError, ValueError) as err:
-            raise ValueError(
-                f"cannot load reward model {name_or_path!r}: it must be a sequence-classification model saved "
-                f"with save_pretrained, a Hub id reachable from here, or demo / demo:SEED ({type(err).__name__}: {err})"
-            ) from err
-        model.to(dev)
+    model, tokenizer = load_model(name_or_path, dtype=dtype, device=device, reward=True)
     if model.config.num_labels != 1:
         raise ValueError(f"{name_or_path}: a reward model has one output, this one has {model.config.num_labels} "
                          "(num_labels); a classifier's labels are not a reward")
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     if model.config.pad_token_id is None:
         # The pooled token is found by the pad id, and batches need one.
         model.config.pad_token_id = tokenizer.pad_token_id
-    return model.eval(), tokenizer
+    return model, tokenizer
 
 
 class RewardScorer:
