@@ -1,4 +1,5 @@
-"""Reading a campaign: the ``replies.jsonl`` that ``cvalues respond --out RUN`` writes.
+"""Reading a campaign: the ``replies.jsonl`` that ``cvalues respond --out RUN`` writes, through
+respond's own reader (``replies_file``, ``read_reply_rows``: file:line errors, a torn last line).
 
 A row needs ``prompt_id``, ``prompt``, ``criterion``, ``category``, ``model`` and ``reply``; other
 fields (``source``, ``generation``, ``seed``, ``timing``) are the run's record and are not kept.
@@ -10,18 +11,17 @@ of that file is imported. Empty replies are counted and left out: there is nothi
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.records import reply_id
+from cvalues_build.evaluation.respond import read_reply_rows, replies_file
 
 from .markup import hidden_character
 from .store import StoredReply
 
-REPLIES_FILE = "replies.jsonl"
 _TEXT_FIELDS = ("prompt_id", "prompt", "criterion", "category", "model")
 
 
@@ -39,11 +39,11 @@ class CampaignFile:
 
 
 def replies_path(run: str | Path) -> Path:
-    """The ``replies.jsonl`` of a run folder (or the file itself, when named)."""
-    run = Path(run)
-    path = run / REPLIES_FILE if run.is_dir() else run
-    if not path.is_file():
-        raise CampaignError(f"{run}: no {REPLIES_FILE} here (give a `cvalues respond --out` folder)")
+    """The ``replies.jsonl`` of a finished run folder (or the file itself, when named)."""
+    try:
+        path = replies_file(run)
+    except FileNotFoundError as err:
+        raise CampaignError(str(err)) from err
     parts = sorted(path.parent.glob(f"{path.stem}.part-*.jsonl"))
     if parts:
         raise CampaignError(f"{path.parent}: {parts[0].name} is the part of an unfinished run; finish it with "
@@ -51,9 +51,7 @@ def replies_path(run: str | Path) -> Path:
     return path
 
 
-def _reply(obj: Any, where: str) -> StoredReply:
-    if not isinstance(obj, dict):
-        raise CampaignError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+def _reply(obj: dict[str, Any], where: str) -> StoredReply:
     for name in (*_TEXT_FIELDS, "reply"):
         value = obj.get(name)
         if not isinstance(value, str) or (name != "reply" and not value.strip()):
@@ -80,22 +78,18 @@ def read_campaign(run: str | Path) -> CampaignFile:
     path = replies_path(run)
     replies: list[StoredReply] = []
     rows = empty = 0
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{number}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                torn = "" if line.endswith("\n") else " (the run stopped while writing it: finish it with --resume)"
-                raise CampaignError(f"{where}: not JSON{torn}: {err.msg}") from err
+    try:
+        for where, obj in read_reply_rows(path):
             reply = _reply(obj, where)
             rows += 1
             if reply.reply.strip():
                 replies.append(reply)
             else:
                 empty += 1
+    except CampaignError:
+        raise
+    except ValueError as err:  # a line that is not a JSON object
+        raise CampaignError(str(err)) from err
     if not rows:
         raise CampaignError(f"{path}: no replies in this file")
     return CampaignFile(path, path.parent.name, rows, replies, empty)
