@@ -89,6 +89,13 @@ def test_batch_parser_reads_every_answer_as_parse_answer_does():
         assert [got[t] for t in texts] == expected
 
 
+@pytest.mark.parametrize("text", ["综上所述，我无法判断哪个回复更好。", "因此我无法判断。", "Therefore, I cannot determine which is better."])
+def test_a_refusal_in_a_conclusion_is_a_refusal(text):
+    """A conclusion raises the judgements in it above the others; a refusal there was raised out
+    of sight and read as unparsed."""
+    assert parse_answer(text) == "refuse"
+
+
 def test_parser_reads_its_own_classes_back():
     """Idempotent: a parsed class given back is that class, so answers are parsed once."""
     assert [parse_answer(outcome) for outcome in OUTCOMES] == list(OUTCOMES)

@@ -187,8 +187,8 @@ class _Reading:
                 if last and last[0] != about and last[1] == sign and rx.PARALLEL.search(clause):
                     sentence_votes.append((level, self.order, OTHER))  # 回复1不好，回复2也不好
                 self.last_judgement = (about, sign)
-            if conclusion and level in (_L_CLAUSE, _L_INHERITED):
-                level = _L_CONCLUSION
+            if conclusion and level in (_L_CLAUSE, _L_INHERITED) and outcome != REFUSE:
+                level = _L_CONCLUSION  # a refusal stays one: "综上，我无法判断" refuses
             self.strong = self.strong or level >= _L_EXPLICIT
             sentence_votes.append((level, self.order, outcome))
         self.votes.extend(sentence_votes)
