@@ -251,6 +251,7 @@ def test_reward_mode_writes_rows_and_per_difficulty_results(comparison_build, tm
         assert r["margin"] == pytest.approx(r["chosen_reward"] - r["rejected_reward"])
         assert r["correct"] == (r["chosen_reward"] > r["rejected_reward"])
     assert results["mode"] == "reward" and results["table"] == "preference" and results["n"] == N
+    assert results["backend"]["dtype"] in ("float32", "bfloat16") and results["backend"]["device"] == "cpu"
     assert results["accuracy"] == sum(r["correct"] for r in rows) / N
     per = results["per_difficulty"]
     assert set(per) == DIFFICULTIES and sum(g["n"] for g in per.values()) == N

@@ -134,7 +134,8 @@ def _score_reward(opts: Any, pairs: Pairs, write: Any, batch_kw: dict[str, Any])
         write([_row(pairs, k, c, r) for k, (c, r) in zip(batch, rewards, strict=True)])
 
     scorer.score(ids[:n], ids[n:], on_batch=on_batch, **batch_kw)
-    return {"tokens": scorer.tokens_seen, "seconds": time.perf_counter() - started, "chat_template": chat}
+    return {"tokens": scorer.tokens_seen, "seconds": time.perf_counter() - started, "chat_template": chat,
+            "backend": _describe(model, opts.model)}
 
 
 def _score_dpo(opts: Any, pairs: Pairs, write: Any, batch_kw: dict[str, Any]) -> dict[str, Any]:
@@ -171,7 +172,15 @@ def _score_dpo(opts: Any, pairs: Pairs, write: Any, batch_kw: dict[str, Any]) ->
 
     scorer.score_pairs(tokens, reference=reference, on_batch=on_batch, **batch_kw)
     seen = scorer.tokens_seen + (reference.tokens_seen if reference is not None else 0)
-    return {"tokens": seen, "seconds": time.perf_counter() - started, "chat_template": chat}
+    return {"tokens": seen, "seconds": time.perf_counter() - started, "chat_template": chat,
+            "backend": _describe(policy, opts.model)}
+
+
+def _describe(model: Any, name: str) -> dict[str, str]:
+    """What ran, as the hf backend describes itself in the other modes: the dtype --dtype auto chose."""
+    weights = next(model.parameters())
+    return {"backend": "hf", "model": name, "dtype": str(weights.dtype).removeprefix("torch."),
+            "device": str(weights.device)}
 
 
 def reward_name(opts: Any) -> str:
@@ -203,6 +212,7 @@ def _results(opts: Any, pairs: Pairs, rows: list[dict[str, Any]], stats: dict[st
         tokens_per_second=round(stats["tokens"] / seconds, 1) if seconds > 0 else 0.0,
         batch_size=opts.batch_size, dtype=opts.dtype, device=opts.device, processes=1,
         chat_template=stats.get("chat_template", opts.chat_template), bootstrap=opts.bootstrap, seed=opts.seed,
+        backend=stats.get("backend") or {"backend": "hf", "model": opts.model},  # nothing scored this run
         versions=versions(),
     )
     return results
