@@ -231,26 +231,26 @@ def test_first_seen_matches_a_dict():
 
 
 def test_an_interrupted_build_leaves_the_earlier_one_whole(tmp_path, monkeypatch):
-    """Ctrl-C while shards are being written (after the first is on disk): the earlier build in
-    --out is untouched and no staging folder is left behind."""
+    """Ctrl-C while shards are being written (after the first two are on their way): the earlier
+    build in --out is untouched and no staging folder is left behind."""
     from test_build import comparison_row
 
-    from cvalues_build.dataset import collect as collect_module
+    from cvalues_build.dataset.writer import DatasetWriter
 
     src = write_jsonl(tmp_path / "src" / "test.jsonl", [comparison_row(f"问题{i}") for i in range(40)])
     out = tmp_path / "cv"
     assert main(["build", "--comparison", str(src), "--out", str(out), "--shard-rows", "10"]) == 0
     before = fingerprint(out)
     calls = []
-    real = collect_module.items_table
+    real = DatasetWriter.add_table
 
-    def interrupted(*args, **kwargs):
+    def interrupted(self, *args):
         calls.append(1)
         if len(calls) == 3:
             raise KeyboardInterrupt
-        return real(*args, **kwargs)
+        return real(self, *args)
 
-    monkeypatch.setattr(collect_module, "items_table", interrupted)
+    monkeypatch.setattr(DatasetWriter, "add_table", interrupted)
     write_jsonl(src, [comparison_row(f"新问题{i}") for i in range(40)])
     assert main(["build", "--comparison", str(src), "--out", str(out), "--shard-rows", "10"]) == 130  # "interrupted"
     assert len(calls) == 3 and fingerprint(out) == before

@@ -10,6 +10,7 @@ on), so memory does not grow with it; the other sources are small and are held t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -140,29 +141,35 @@ def _pair_table(records: list[PairRecord], origins: Origins) -> pa.Table:
 def _stream_comparison(sources: Sources, bundle: Bundle, sink: ItemSink, checks: PairChecks,
                        origins: Origins) -> None:
     """Comparison files a chunk at a time: read and checked; the pairs of each split are made
-    into items and handed on ``sink.batch_rows`` items at a time."""
+    into items ``sink.batch_rows`` at a time, in a worker thread while the next chunk is read
+    (taking, rendering and encoding run without the GIL), and handed on in order."""
     batch_pairs = max(1, sink.batch_rows // 2)
     held: dict[str, list[pa.Table]] = {split: [] for split in comparison.SPLITS}
+    making: list[tuple[str, Future]] = []
 
-    def hand_on(split: str, at_least: int) -> None:
+    def hand_on(split: str, at_least: int, ahead: int = 1) -> None:
         pairs = pa.concat_tables(held[split]) if held[split] else None
         while pairs is not None and pairs.num_rows >= max(at_least, 1):
             batch, pairs = pairs.slice(0, batch_pairs), pairs.slice(batch_pairs)
-            sink.add_table("comparison", split, items_table(batch, sources.template_version))
+            making.append((split, maker.submit(items_table, batch, sources.template_version)))
         held[split] = [pairs] if pairs is not None and pairs.num_rows else []
+        while len(making) > ahead:
+            done_split, items = making.pop(0)
+            sink.add_table("comparison", done_split, items.result())
 
-    for path in expand_paths(sources.comparison):
-        bundle.count("comparison", "files")
-        for table in tqdm(read_comparison_tables(path, bundle.problems), desc=f"comparison: {path.name}",
-                          unit=" chunks", leave=False, disable=None):
-            bundle.count("comparison", "pairs", table.num_rows)
-            where = origins.pack(str(path), table.column("line").to_numpy())
-            kept = checks.check(table.drop_columns(["line"]).append_column("where", pa.array(where)))
-            for split in comparison.SPLITS:
-                held[split].append(kept.filter(pc.equal(kept.column("split"), split)))
-                hand_on(split, batch_pairs)
-    for split in comparison.SPLITS:
-        hand_on(split, 1)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="items") as maker:
+        for path in expand_paths(sources.comparison):
+            bundle.count("comparison", "files")
+            for table in tqdm(read_comparison_tables(path, bundle.problems), desc=f"comparison: {path.name}",
+                              unit=" chunks", leave=False, disable=None):
+                bundle.count("comparison", "pairs", table.num_rows)
+                where = origins.pack(str(path), table.column("line").to_numpy())
+                kept = checks.check(table.drop_columns(["line"]).append_column("where", pa.array(where)))
+                for split in comparison.SPLITS:
+                    held[split].append(kept.filter(pc.equal(kept.column("split"), split)))
+                    hand_on(split, batch_pairs)
+        for split in comparison.SPLITS:
+            hand_on(split, 1, ahead=0)
 
 
 def _read_human(paths: list[Path], bundle: Bundle) -> tuple[list[HumanLabel], list[Battle], dict]:

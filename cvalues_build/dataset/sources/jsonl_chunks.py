@@ -16,9 +16,11 @@ Memory stays bounded by the chunk size, whatever the file's.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from queue import Full, Queue
 
 import numpy as np
 import pyarrow as pa
@@ -54,11 +56,56 @@ class Chunk:
 
 def read_chunks(path: Path, schema: pa.Schema) -> Iterator[Chunk]:
     """The file's non-blank lines as Chunks, in order. Fields in ``schema`` are read as its
-    types (a value of another type makes pyarrow refuse the part); others are inferred."""
+    types (a value of another type makes pyarrow refuse the part); others are inferred. The next
+    chunk is read and parsed in a thread while the caller works on this one (pyarrow and most of
+    numpy run without the GIL)."""
+    return _ahead(_chunks(path, schema))
+
+
+def _chunks(path: Path, schema: pa.Schema) -> Iterator[Chunk]:
     options = pj.ParseOptions(explicit_schema=schema, unexpected_field_behavior="infer", newlines_in_values=False)
     for data, first_line in _line_blocks(path, CHUNK_BYTES):
         starts, ends, lines = _nonblank_lines(data, first_line)
         yield from _parse(data, starts, ends, lines, options)
+
+
+def _ahead(items: Iterator[Chunk]) -> Iterator[Chunk]:
+    """``items`` produced one ahead in a worker thread; its exceptions reach the caller in order,
+    and a caller that stops early stops the worker at its next chunk."""
+    done = object()
+    queue: Queue = Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((done, None))
+        except BaseException as err:  # noqa: BLE001 (handed to the caller, raised there)
+            put((done, err))
+
+    worker = threading.Thread(target=work, name="jsonl-chunks", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, err = queue.get()
+            if item is done:
+                if err is not None:
+                    raise err
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def _line_blocks(path: Path, chunk_bytes: int) -> Iterator[tuple[bytes, int]]:
