@@ -321,6 +321,9 @@ def test_option_mistakes_fail_before_loading(comparison_build, tmp_path, capsys)
     assert "applies only without --ref-model" in capsys.readouterr().err
     assert _eval(comparison_build, tmp_path / "b", "--mode", "reward", "--with-mc") == 2
     assert "belong to --mode dpo" in capsys.readouterr().err
+    assert _eval(comparison_build, tmp_path / "c", "--mode", "dpo", model="openai:some-model") == 2
+    assert "the hf backend" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in "abc")  # refused before the output folder was made
 
 
 @pytest.mark.slow

@@ -44,12 +44,19 @@ def check_pair_options(opts: Any) -> None:
 
 
 def _source(name: str | None) -> str | None:
+    """What ``load_model`` gets for ``--model`` / ``--ref-model``: these modes need the weights in
+    this process, so only the hf backend's names (demo, a folder, a Hub id, hf:...) are taken."""
+    from .backends import parse_model
     from .models import parse_demo
     from .references import resolve_reference
 
-    if name is None or parse_demo(name) is not None:
-        return name
-    return resolve_reference(name, "model")
+    if name is None:
+        return None
+    ref = parse_model(name)
+    if ref.backend != "hf":
+        raise ValueError(f"model {name!r}: reward and dpo modes run a transformers model in this process "
+                         f"(the hf backend), not the {ref.backend!r} backend")
+    return ref.target if parse_demo(ref.target) is not None else resolve_reference(ref.target, "model")
 
 
 def run_pairs(opts: Any) -> dict[str, Any]:
