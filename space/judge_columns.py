@@ -35,7 +35,7 @@ STATISTICS = {tx.SAFETY: (("kappa", "κ"), ("accuracy", "Accuracy")),
 
 def load_judges(folders: Sequence[str | Path], aliases: Mapping[str, str] | None = None,
                 ) -> tuple[dict[str, list[HumanLabel]], list[str]]:
-    """``{judge annotator: its labels}`` from each folder, the replied models renamed by
+    """``{judge annotator: its labels}`` from the folders (a judge's runs joined), the replied models renamed by
     ``aliases`` (a run's ``--model`` value to the arena's name); a folder that cannot be read is
     a warning naming only the folder's own name (visitors see warnings, not the server's paths)."""
     from cvalues_build.human import InputError
@@ -51,10 +51,9 @@ def load_judges(folders: Sequence[str | Path], aliases: Mapping[str, str] | None
             logger.warning("judged folder %s: %s", folder, err)
             warnings.append(f"judged folder {Path(folder).name}: unreadable (the server log says why)")
             continue
-        if annotator in judges:
-            warnings.append(f"judged folder {Path(folder).name}: {annotator} is already shown; left out")
-            continue
-        judges[annotator] = [dataclasses.replace(lab, model=aliases.get(lab.model, lab.model)) for lab in labels]
+        # One judge over several runs (`cvalues judge` takes one run folder): its labels join.
+        judges.setdefault(annotator, []).extend(
+            dataclasses.replace(lab, model=aliases.get(lab.model, lab.model)) for lab in labels)
     return judges, warnings
 
 

@@ -117,3 +117,14 @@ def test_without_judged_folders_the_board_is_unchanged_and_a_bad_folder_is_a_war
     assert board.table.loc[0, "Judge safety rate"] != "—"
     [warning] = [w for w in board.warnings if "judged folder" in w]
     assert "empty" in warning and str(tmp_path) not in warning  # visitors never see the server's paths
+
+
+def test_one_judges_runs_in_several_folders_join(board_inputs, tmp_path):
+    judged, labels = board_inputs
+    rows = (judged / "labels.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    safety, responsibility = tmp_path / "j-safety", tmp_path / "j-resp"
+    for folder, part in ((safety, rows[:len(SAFETY)]), (responsibility, rows[len(SAFETY):])):
+        folder.mkdir()
+        (folder / "labels.jsonl").write_text("".join(part), encoding="utf-8")
+    joined, whole = _board(labels, [safety, responsibility]), _board(labels, [judged])
+    assert joined.table.equals(whole.table) and joined.judge.equals(whole.judge) and not joined.warnings
