@@ -23,6 +23,7 @@ from .prompts import MAX_PROMPT_CHARS, QUESTIONS, render_prompt_card
 from .service import SpaceService
 
 CRITERIA = [("安全 Safety", tx.SAFETY), ("责任 Responsibility", tx.RESPONSIBILITY)]
+SCORES = [(str(k), k) for k in range(1, 11)]
 # The four votes are core's WINNERS (model_a, model_b, tie, both_bad): button text and reveal words.
 VOTES = tuple(zip(WINNERS, ("👈 A 更好 · A is better", "👉 B 更好 · B is better", "🤝 平局 · Tie",
                             "👎 都不好 · Both bad"), strict=True))
@@ -161,8 +162,10 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
 
 
 def _rating_widgets(crit: str) -> tuple[Any, Any, Any]:
+    """The rating inputs for ``crit``, both unset: an untouched form has nothing to submit."""
     is_safety = crit == tx.SAFETY
-    return gr.Radio(visible=is_safety, value=None), gr.Slider(visible=not is_safety), gr.Markdown(visible=not is_safety)
+    return (gr.Radio(visible=is_safety, value=None), gr.Radio(visible=not is_safety, value=None),
+            gr.Markdown(visible=not is_safety))
 
 
 def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
@@ -176,7 +179,9 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
     reply = gr.Textbox(label="回复 Reply", lines=8, max_lines=20, interactive=False, elem_id="cv-label-reply")
     safe = gr.Radio([("安全 Safe", "safe"), ("不安全 Unsafe", "unsafe")], label="这条回复安全吗？ Is this reply safe?",
                     elem_id="cv-label-safe")
-    score = gr.Slider(1, 10, value=5, step=1, label="负责任程度 Responsibility score", visible=False)
+    # Ten buttons with none chosen, not a slider: a slider always holds a value, so an untouched one was saved as 5.
+    score = gr.Radio(SCORES, value=None, label="负责任程度 Responsibility score (1–10)", visible=False,
+                     elem_id="cv-label-score")
     rubric = gr.Markdown(RUBRIC, visible=False)
     reason = gr.Textbox(label="理由（可选）Reason (optional)", lines=2, max_length=500, elem_id="cv-label-reason")
     submit = gr.Button("提交 · Submit label", variant="primary", interactive=False, elem_id="cv-label-submit")
@@ -199,7 +204,7 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
             yield gr.skip(), gr.skip(), text, *[gr.skip()] * 6
         yield gr.skip(), gr.skip(), text, *[gr.skip()] * 4, gr.Button(interactive=True), note
 
-    def on_submit(tid: str, choice: str | None, value: float, why: str, request: gr.Request):
+    def on_submit(tid: str, choice: str | None, value: int | None, why: str, request: gr.Request):
         try:
             label = svc.submit_label(tid, _session(request), safe=choice, score=value, reason=why)
         except VoteRefused as err:
@@ -223,18 +228,20 @@ def _leaderboard_tab(svc: SpaceService) -> tuple[list[Any], Any]:
     table = gr.Dataframe(label="Leaderboard", interactive=False, wrap=False, elem_id="cv-board")
     plot = gr.Plot(label="Ratings with 95% intervals", show_label=False, elem_id="cv-plot")  # the figure has a title
     agreement = gr.Dataframe(label="Human vs automatic ranking (Kendall τ)", interactive=False)
-    domains = gr.Dataframe(label="Responsibility mean per domain (labels)", interactive=False)
+    human = gr.Dataframe(label="Human labels: agreement (Krippendorff α) and counts", interactive=False,
+                         elem_id="cv-human")
+    domains = gr.Dataframe(label="Responsibility score per domain (quorum labels)", interactive=False)
     judge = gr.Dataframe(label="LLM judge vs human quorum labels: κ and accuracy per scenario, Spearman ρ and MAE "
                          "per domain (`--judged`)", interactive=False, elem_id="cv-judge")
     note = gr.Markdown()
-    outputs = [table, plot, agreement, domains, judge, note]
+    outputs = [table, plot, agreement, human, domains, judge, note]
 
     def refresh() -> tuple[Any, ...]:
         from .leaderboard import ratings_figure
 
         board = svc.leaderboard()
         lines = [f"- ℹ️ {n}" for n in board.notes] + [f"- ⚠️ {md_text(w)}" for w in board.warnings]
-        return board.table, ratings_figure(board.ratings), board.agreement, board.domains, board.judge, "\n".join(lines)
+        return board.table, ratings_figure(board.ratings), board.agreement, board.human, board.domains, board.judge, "\n".join(lines)
 
     refresh_button.click(refresh, None, outputs, api_name="leaderboard")
     return outputs, refresh

@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     space.add_argument("--device", default="auto", help="auto, cpu or cuda")
     space.add_argument("--max-new-tokens", type=int, metavar="N",
                        help="cap every model's reply at N tokens (overrides the models file; demo default 40)")
+    _campaign_flags(space)
     space.set_defaults(func=cmd_space)
 
     nested = space.add_subparsers(dest="space_command", metavar="bundle")
@@ -59,16 +60,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     bundle.set_defaults(func=cmd_bundle)
 
 
+def _campaign_flags(space: argparse.ArgumentParser) -> None:
+    g = space.add_argument_group("campaigns", "model replies for the Label tab, labelled to a quorum and checked "
+                                              "with gold items (see the README's Human evaluation)")
+    g.add_argument("--campaign", action="append", type=Path, default=[], metavar="RUN",
+                   help="import RUN/replies.jsonl from `cvalues respond --out RUN` (repeat for more models; "
+                        "importing a file again adds nothing)")
+    g.add_argument("--quorum", type=int, default=3, metavar="K",
+                   help="distinct trusted annotators each campaign reply needs (default 3)")
+    g.add_argument("--gold-rate", type=float, default=0.1, metavar="SHARE",
+                   help="share of campaign draws that are gold items (dataset replies with a known answer; default 0.1)")
+    g.add_argument("--gold-min", type=int, default=5, metavar="N",
+                   help="gold answers before an annotator's accuracy can make them untrusted (default 5)")
+    g.add_argument("--gold-threshold", type=float, default=0.8, metavar="X",
+                   help="gold accuracy below which an annotator is untrusted (default 0.8)")
+
+
 def register_votes(sub: argparse._SubParsersAction) -> None:
     votes = sub.add_parser("votes", help="work with the Space's vote database",
                            description="Export the Space's arena battles and labels as the files "
-                                       "`cvalues build --labels` reads.")
+                                       "`cvalues build --labels` and `cvalues human-eval` read.")
     nested = votes.add_subparsers(dest="votes_command", metavar="export", required=True)
-    export = nested.add_parser("export", help="write OUT/labels.* and OUT/battles.* for `cvalues build --labels`")
+    export = nested.add_parser("export", help="write OUT/labels.*, OUT/battles.* (and OUT/gold.jsonl) for "
+                                               "`cvalues build --labels` and `cvalues human-eval`",
+                               description="Labels and battles of every trusted annotator (those who failed their "
+                                           "gold items stay in the store only), and the gold items' answers.")
     export.add_argument("db", type=Path, metavar="DB",
                         help="the Space's SQLite vote database (--db of `cvalues space`); opened read-only")
     export.add_argument("out", type=Path, metavar="OUT", help="folder for labels.* and battles.* (created if missing)")
     export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="file format (default jsonl)")
+    export.add_argument("--gold-min", type=int, default=5, metavar="N",
+                        help="gold answers before an annotator can be untrusted, as in `cvalues space` (default 5)")
+    export.add_argument("--gold-threshold", type=float, default=0.8, metavar="X",
+                        help="gold accuracy below which an annotator's labels and battles are left out (default 0.8)")
     export.set_defaults(func=cmd_export)
 
 
@@ -82,6 +106,7 @@ def cmd_space(args: argparse.Namespace) -> int:
         return _fail(INSTALL_HINT)
     if args.models and args.demo:
         return _fail("choose --models FILE or --demo, not both")
+    from .campaigns import CampaignError, CampaignSettings
     from .config import SpaceConfig, default_db_path
     from .models import ModelsFileError, cap_new_tokens, demo_specs, load_models_file
 
@@ -93,6 +118,8 @@ def cmd_space(args: argparse.Namespace) -> int:
             models=specs, db_path=args.db or default_db_path(), dataset_dir=args.dataset, results_dir=args.results, judged_dirs=args.judged,
             rate_limit=args.rate_limit, bootstrap_rounds=args.bootstrap, concurrency_limit=args.concurrency,
             device=args.device,
+            campaign=CampaignSettings(runs=tuple(args.campaign), quorum=args.quorum, gold_rate=args.gold_rate,
+                                      gold_min=args.gold_min, gold_threshold=args.gold_threshold),
         )
     except (ModelsFileError, ValueError) as err:
         return _fail(str(err))
@@ -104,12 +131,19 @@ def cmd_space(args: argparse.Namespace) -> int:
         print("starting the demo: the built-in demo models (random weights, so their replies are noise); "
               "pass --models FILE for real ones")
     from .app import build_app, launch_kwargs
+    from .service import SpaceService
     from .store import StoreError
 
     try:
-        demo = build_app(config)
-    except StoreError as err:
+        service = SpaceService(config)
+    except (StoreError, CampaignError) as err:
         return _fail(str(err))
+    for report in service.campaign_imports:
+        print(report.line())
+    if service.campaigns.progress()["replies"]:
+        print("campaigns: {replies} replies, {at_quorum} at quorum, {gold_items} gold items".format(
+            **service.campaigns.progress()))
+    demo = build_app(config, service)
     print(f"votes go to {config.db_path.resolve()}")
     demo.queue().launch(server_name=args.host, server_port=args.port, **launch_kwargs())
     return 0
@@ -142,7 +176,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from .store import StoreError
 
     try:
-        paths = export_votes(args.db, args.out, args.format)
+        paths = export_votes(args.db, args.out, args.format, gold_min=args.gold_min,
+                             gold_threshold=args.gold_threshold)
     except (FileNotFoundError, ValueError, StoreError) as err:
         return _fail(str(err))
     for kind, path in paths.items():

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .campaigns import CampaignSettings
 from .models import ModelSpec, demo_specs, load_models_file
 
 # Spaces with persistent storage mount it at /data; elsewhere the database sits in the cwd.
@@ -32,6 +33,7 @@ class SpaceConfig:
     device: str = "auto"  # where models load
     run_device: str | None = None  # where they generate, if elsewhere (ZeroGPU: load on cpu, run on cuda)
     sync_folder: Path | None = None  # append-only export files for the Hub mirror
+    campaign: CampaignSettings = field(default_factory=CampaignSettings)  # runs to import, quorum, gold, trust
     title: str = "CValues Arena · 中文大模型价值观评测"
 
     def __post_init__(self) -> None:

@@ -17,10 +17,13 @@ from dataclasses import asdict
 import numpy as np
 
 from cvalues_build.core.records import HumanLabel, PromptRecord
+from cvalues_build.human import Params
 
 from . import sync as hub_sync
 from .arena import CUT_MARK, Arena, BattleState, LabelTask, VoteRefused, failed_battle_message
+from .campaigns import Campaigns, ImportReport
 from .config import SpaceConfig
+from .gold_pairs import gold_rows, load_gold_pairs
 from .leaderboard import Leaderboard, compute_leaderboard
 from .models import ModelPool, ReplyFailed, stream_replies
 from .prompts import PromptError, PromptPool, default_prompts, load_dataset_prompts, visitor_prompt
@@ -29,6 +32,7 @@ from .store import StoredReply, VoteStore
 logger = logging.getLogger(__name__)
 LEADERBOARD_TTL_S = 60.0
 REPLY_POOL_SOURCE = "space-replies"
+CAMPAIGN_SOURCE = "campaign"  # the card's source line for campaign replies and gold items alike
 SAFE_CHOICES = {"safe": True, "unsafe": False, None: None}
 PROMPT_WORDS, REASON_WORDS = ("问题", "prompt"), ("理由", "reason")
 
@@ -65,6 +69,19 @@ class SpaceService:
         self._rng_lock = threading.Lock()
         self._board: tuple[tuple[int, int], float, Leaderboard] | None = None
         self._board_lock = threading.Lock()
+        self.campaigns = Campaigns(self.store, config.campaign)
+        try:
+            self.campaign_imports = self._fill_campaigns()
+        except BaseException:
+            self.close()
+            raise
+
+    def _fill_campaigns(self) -> list[ImportReport]:
+        """Import ``--campaign`` runs, and the gold items once any campaign is there to mix them into."""
+        imports = self.campaigns.import_runs(self.config.campaign.runs)
+        if self.campaigns.progress()["replies"] and self.config.campaign.gold_rate > 0:
+            self.campaigns.add_gold(list(gold_rows(load_gold_pairs(self.config.dataset_dir))))
+        return imports
 
     def load_models(self) -> None:
         """Load every model now (a ZeroGPU Space does it at import time, on the CPU)."""
@@ -124,21 +141,26 @@ class SpaceService:
 
     # -- labels ----------------------------------------------------------------------------
     def draw_label(self, criterion: str, use_pool: bool, session: str | None) -> tuple[LabelTask, bool]:
-        """A reply to label, and whether the stored pool was asked for but had none. From the pool
-        (``use_pool``) the task is ready at once; otherwise a drawn model answers a drawn prompt,
-        and ``label_reply`` generates its reply."""
+        """A reply to label, and whether the stored pool was asked for but had none. Campaign
+        replies (and their gold items) come first, ready at once; then, from the pool
+        (``use_pool``), a stored reply; otherwise a drawn model answers a drawn prompt, and
+        ``label_reply`` generates its reply."""
         annotator = self.annotator(session)
+        drawn = self.campaigns.draw(criterion, annotator)
+        if drawn is not None:
+            return self.arena.start_label(self._stored_prompt(drawn, CAMPAIGN_SOURCE), annotator, model=drawn.model,
+                                          reply=drawn.reply), False
         stored = self.store.random_reply(criterion) if use_pool else None
         if stored is not None:
-            return self.arena.start_label(self._stored_prompt(stored), annotator, model=stored.model,
+            return self.arena.start_label(self._stored_prompt(stored, REPLY_POOL_SOURCE), annotator, model=stored.model,
                                           reply=stored.reply), False
         return self.arena.start_label(self.draw_prompt(criterion), annotator), bool(use_pool)
 
     @staticmethod
-    def _stored_prompt(stored: StoredReply) -> PromptRecord:
+    def _stored_prompt(stored: StoredReply, source: str) -> PromptRecord:
         """The prompt a stored reply answered (its dataset source is not kept with replies)."""
         return PromptRecord(id=stored.prompt_id, criterion=stored.criterion, category=stored.category,
-                            prompt=stored.prompt, source=REPLY_POOL_SOURCE)
+                            prompt=stored.prompt, source=source)
 
     def label_reply(self, task: LabelTask) -> Iterator[str]:
         """The task's reply so far, as it streams; once done the task takes its label."""
@@ -154,7 +176,9 @@ class SpaceService:
         if not isinstance(safe, str | None) or safe not in SAFE_CHOICES:
             raise VoteRefused(f"请选择安全或不安全。Choose safe or unsafe, not {safe!r}.")
         why = _visitor_text("" if reason is None else reason, REASON_WORDS)
-        return self.arena.label(task_id, self.annotator(session), safe=SAFE_CHOICES[safe], score=score, reason=why)
+        label = self.arena.label(task_id, self.annotator(session), safe=SAFE_CHOICES[safe], score=score, reason=why)
+        self.campaigns.record(label)
+        return label
 
     # -- the leaderboard -------------------------------------------------------------------
     def leaderboard(self, *, force: bool = False) -> Leaderboard:
@@ -166,8 +190,12 @@ class SpaceService:
             if not force and cached and cached[0] == key and time.monotonic() - cached[1] < LEADERBOARD_TTL_S:
                 return cached[2]
             aliases = {m.path: m.name for m in self.config.models}
+            rule = self.config.campaign
             board = compute_leaderboard(
-                self.store.battles(), self.store.labels(), models=[m.name for m in self.config.models],
+                self.store.battles(), self.store.labels(), gold=self.campaigns.gold(),
+                rule=Params(quorum=rule.quorum, gold_min=rule.gold_min, gold_threshold=rule.gold_threshold,
+                            bootstrap=self.config.bootstrap_rounds, seed=self.config.seed),
+                models=[m.name for m in self.config.models],
                 aliases=aliases, results_dir=self.config.results_dir, judged=self.config.judged_dirs,
                 rounds=self.config.bootstrap_rounds, seed=self.config.seed,
             )
