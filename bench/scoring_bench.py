@@ -43,6 +43,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.scoring_flops import ModelShape, run_flops  # noqa: E402
+from cvalues_build.evaluation.batching import (  # noqa: E402
+    AUTO_MAX_ITEMS,
+    AUTO_TOKEN_BUDGET_CPU,
+    AUTO_TOKEN_BUDGET_GPU,
+)
 from cvalues_build.evaluation.models import dtype_name, resolve_dtype  # noqa: E402
 
 PEAK_FLOPS = 790e12  # H200 dense bf16, as the issue fixes it (the default of --peak-tflops)
@@ -198,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--layers", type=int, default=4, help="small model: layers")
     ap.add_argument("--hidden", type=int, default=512, help="small model: hidden size")
     ap.add_argument("--items", type=int, default=None, help="items to score (default 96 on CPU, 2048 on GPU)")
-    ap.add_argument("--batch-size", type=int, default=None, help="sequences per forward (default 8 CPU, 64 GPU)")
+    ap.add_argument("--batch-size", default=None,
+                    help="sequences per forward (default 8 CPU, 64 GPU), or auto: each tool's own default, cvalues "
+                         "eval's token budget and lm-eval's batch_size auto (the two-forward loop keeps the default)")
     ap.add_argument("--dataset", default=None, help="a built dataset folder (default: build the sample)")
     ap.add_argument("--prompts", default=None, metavar="FILE",
                     help="rendered prompts (JSON list or JSON lines) instead of a dataset: needs no datasets")
@@ -223,7 +230,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     n = args.items or (2048 if args.device == "cuda" else 96)
-    bs = args.batch_size or (64 if args.device == "cuda" else 8)
+    auto = args.batch_size == "auto"
+    bs = 64 if args.device == "cuda" else 8
+    if args.batch_size is not None and not auto:
+        bs = int(args.batch_size)
+    budget = AUTO_TOKEN_BUDGET_GPU if args.device == "cuda" else AUTO_TOKEN_BUDGET_CPU
+    ours_bs, ours_budget = (AUTO_MAX_ITEMS, budget) if auto else (bs, None)
+    batch_text = f"auto ({budget}-token budget)" if auto else str(bs)
     prompts = load_prompts(n, args.dataset, args.prompts)
     peaks = {f"{args.peak_tflops:g} TFLOP/s (--peak-tflops)": args.peak_tflops * 1e12} if args.device == "cuda" else {}
     if args.device == "cuda":
@@ -234,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     model, tok = build_model(args.size, args.device, args.layers, args.hidden, dtype)
     shape = ModelShape.of(model)
     print(f"model: {args.size} ({shape.params / 1e6:.1f}M params, {shape.non_embedding / 1e6:.1f}M without "
-          f"embeddings), {dtype} (--dtype {args.dtype}), device {args.device}, {n} items, batch {bs}, "
+          f"embeddings), {dtype} (--dtype {args.dtype}), device {args.device}, {n} items, batch {batch_text}, "
           f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"attention {getattr(model.config, '_attn_implementation', '?')}")
 
@@ -243,9 +256,9 @@ def main(argv: list[str] | None = None) -> int:
         return "; ".join(f"MFU of {name}: {100 * flops.formula / seconds / peak:.1f}% by 2*params*tokens, "
                          f"{100 * flops.computed / seconds / peak:.1f}% by FLOPs computed" for name, peak in peaks.items())
 
-    hflm_bs = args.hflm_batch_size or bs
+    hflm_bs = args.hflm_batch_size or ("auto" if auto else bs)
     lm = None if args.skip_baseline else make_hflm(model, tok, int(hflm_bs) if str(hflm_bs).isdigit() else hflm_bs)
-    runs = {"cvalues": lambda p: cvalues_score(model, tok, p, bs, None)}
+    runs = {"cvalues": lambda p: cvalues_score(model, tok, p, ours_bs, ours_budget)}
     if lm is not None:
         runs["lm-eval HFLM"] = lambda p: (hflm_score(lm, p), None)
         if not args.skip_two_forward:
@@ -258,12 +271,14 @@ def main(argv: list[str] | None = None) -> int:
     for name, times in seconds.items():
         extra = f", {scorer.tokens_seen / t_ours:,.0f} tokens/s" if name == "cvalues" else ""
         if name == "lm-eval HFLM" and lm is not None:
-            extra = f"; lm-eval {_version('lm_eval')}, batch_size {lm.batch_size}, logits_cache {lm.logits_cache}"
+            sizes = f" (detected {lm.batch_sizes})" if lm.batch_size == "auto" else ""
+            extra = (f"; lm-eval {_version('lm_eval')}, batch_size {lm.batch_size}{sizes}, "
+                     f"logits_cache {lm.logits_cache}")
         spread = f", runs {', '.join(f'{t:.2f}' for t in times)} s" if len(times) > 1 else ""
         print(f"{name:<18}: {n / median(times):8.2f} items/s  (median {median(times):.2f} s{spread}; "
               f"CPU {median(cpu[name]):.2f} s{extra})")
-    print(f"cvalues batch {bs} FLOPs: {run_flops(shape, scorer).describe(t_ours)}")
-    print(f"cvalues batch {bs}: {mfu(scorer, t_ours)}")
+    print(f"cvalues batch {batch_text} FLOPs: {run_flops(shape, scorer).describe(t_ours)}")
+    print(f"cvalues batch {batch_text}: {mfu(scorer, t_ours)}")
     if args.device == "cuda" or args.size == "1.5b":
         gpu_figures(model, tok, prompts, mfu, args.device)
     ours = scores["cvalues"][0]
