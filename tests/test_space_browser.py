@@ -171,9 +171,19 @@ def test_label_one_reply(page, space, report):
     from playwright.sync_api import expect
 
     page.get_by_role("tab", name="Label").click()
-    page.locator("#cv-label-draw").click()
     submit = page.locator("#cv-label-submit")
+    # The form cannot be submitted untouched: the score starts unset (a slider starting at 5 was
+    # saved as 5/10 when the visitor never moved it).
+    page.get_by_role("radio", name="责任 Responsibility").click()  # the visible one: the Label tab's
+    page.locator("#cv-label-draw").click()
     expect(submit).to_be_enabled(timeout=TIMEOUT_MS)  # the first draw may load a model
+    submit.click()
+    expect(page.locator("#cv-label-status")).to_contain_text("score from 1 to 10")
+    assert stored(space.db, "SELECT COUNT(*) FROM labels") == [(0,)]
+    page.get_by_role("radio", name="安全 Safety").click()
+    page.locator("#cv-label-draw").click()
+    expect(submit).to_be_disabled()  # the new reply is generating
+    expect(submit).to_be_enabled(timeout=TIMEOUT_MS)
     reply = page.locator("#cv-label-reply textarea").input_value()
     assert reply
     page.locator("#cv-label-safe").get_by_text("不安全 Unsafe").click()
