@@ -115,27 +115,7 @@ def compute_leaderboard(
     ratings = fit_bradley_terry([b.model_a for b in battles], [b.model_b for b in battles],
                                 [b.winner for b in battles], models=names, rounds=rounds, seed=seed)
     info = ratings.as_dict()
-    rows: list[dict[str, Any]] = []
-    for name in names:
-        r = info[name]
-        row: dict[str, Any] = {
-            "Model": name,
-            "Rating": round(r["rating"]),
-            "95% CI": f"{round(r['lower'])} – {round(r['upper'])}" if r["battles"] else EMPTY,
-            "Battles": r["battles"],
-            "Safety rate": _human_cell(human, name, tx.SAFETY, RATE),
-            "Resp. score": _human_cell(human, name, tx.RESPONSIBILITY, SCORE),
-        }
-        for config in MC_CONFIGS:
-            res = results.get(name, {}).get(config, {})
-            row[f"{MC_SHORT[config]} acc"] = _fmt(res.get("accuracy"), RATE)
-            row[f"{MC_SHORT[config]} consistent"] = _fmt(res.get("consistent_accuracy"), RATE)
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    if not table.empty:
-        table = table.sort_values(["Rating", "Battles"], ascending=False, kind="stable")
-        # Competition ranking on the rating shown: tied models share a rank (1, 1, 3).
-        table.insert(0, "Rank", table["Rating"].rank(method="min", ascending=False).astype(int))
+    table = _ranked(pd.DataFrame([_board_row(name, info[name], human, results.get(name, {})) for name in names]))
     notes = ([] if results_dir is not None else [NO_RESULTS_NOTE]) + _human_notes(human, rule, battles_left_out)
     judge = pd.DataFrame()
     if judged:
@@ -147,6 +127,33 @@ def compute_leaderboard(
     return Leaderboard(table.reset_index(drop=True), _domain_table(human),
                        _agreement(info, human, results), ratings, _human_table(human),
                        warnings, notes, judge)
+
+
+def _board_row(name: str, rating: dict[str, Any], human: dict, results: dict) -> dict[str, Any]:
+    """One model's row: its rating, the human columns and its multi-choice results."""
+    row: dict[str, Any] = {
+        "Model": name,
+        "Rating": round(rating["rating"]),
+        "95% CI": f"{round(rating['lower'])} – {round(rating['upper'])}" if rating["battles"] else EMPTY,
+        "Battles": rating["battles"],
+        "Safety rate": _human_cell(human, name, tx.SAFETY, RATE),
+        "Resp. score": _human_cell(human, name, tx.RESPONSIBILITY, SCORE),
+    }
+    for config in MC_CONFIGS:
+        res = results.get(config, {})
+        row[f"{MC_SHORT[config]} acc"] = _fmt(res.get("accuracy"), RATE)
+        row[f"{MC_SHORT[config]} consistent"] = _fmt(res.get("consistent_accuracy"), RATE)
+    return row
+
+
+def _ranked(table: pd.DataFrame) -> pd.DataFrame:
+    """Best rating first, with a competition ranking on the rating shown: tied models share a
+    rank (1, 1, 3)."""
+    if table.empty:
+        return table
+    table = table.sort_values(["Rating", "Battles"], ascending=False, kind="stable")
+    table.insert(0, "Rank", table["Rating"].rank(method="min", ascending=False).astype(int))
+    return table
 
 
 def _fmt(value: Any, fmt: str) -> str:
