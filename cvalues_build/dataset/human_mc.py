@@ -28,7 +28,8 @@ from itertools import combinations
 from ..core import taxonomy as tx
 from ..core.records import Battle, HumanLabel, PairRecord, make_pair
 from ..human import GoldItem, annotator_trust, decide_battles, decide_replies, untrusted_annotators
-from ..human.quorum import QUORUM
+from ..human.quorum import QUORUM, LabelConflict
+from .sources.common import SourceError
 
 HUMAN_MC = "human_mc"
 HUMAN_SPLIT = "human"
@@ -55,7 +56,10 @@ def quorum_pairs(labels: Sequence[HumanLabel], battles: Sequence[Battle], gold: 
     """The pairs the votes give under the quorum rule, and what reached it."""
     untrusted = untrusted_annotators(annotator_trust(labels, gold))
     out = QuorumPairs(counts=Counter(quorum=quorum, untrusted=len(untrusted)))
-    verdicts = decide_replies(labels, quorum=quorum, untrusted=untrusted, exclude=gold)
+    try:
+        verdicts = decide_replies(labels, quorum=quorum, untrusted=untrusted, exclude=gold)
+    except LabelConflict as err:  # a row of the export contradicts an earlier one
+        raise SourceError(err.label.origin or "labels", err.field, str(err)) from err
     reached = [v for v in verdicts if v.reached]
     out.counts.update(replies=len(verdicts), replies_at_quorum=len(reached))
     text = {lab.response_id: lab for lab in labels}  # the reply's and its prompt's text

@@ -93,9 +93,18 @@ def latest_labels(labels: Iterable[HumanLabel]) -> tuple[list[HumanLabel], int]:
     return list(kept.values()), replaced
 
 
+class LabelConflict(ValueError):
+    """Two labels of one reply disagree on what the reply is; ``label`` is the later one and
+    ``field`` the value they disagree on, so a reader of files can name its line."""
+
+    def __init__(self, label: HumanLabel, field: str, message: str):
+        self.label, self.field = label, field
+        super().__init__(message)
+
+
 def group_by_reply(labels: Iterable[HumanLabel]) -> dict[str, list[HumanLabel]]:
     """Labels per ``response_id``. A reply's labels must agree on what the reply is (model,
-    prompt, criterion, category): a ValueError names the reply and both rows otherwise."""
+    prompt, criterion, category): a ValueError names the reply and both rows otherwise (a LabelConflict)."""
     groups: dict[str, list[HumanLabel]] = {}
     for lab in labels:
         group = groups.setdefault(lab.response_id, [])
@@ -103,9 +112,9 @@ def group_by_reply(labels: Iterable[HumanLabel]) -> dict[str, list[HumanLabel]]:
             first = group[0]
             for name in ("model", "prompt_id", "criterion", "category"):
                 if getattr(lab, name) != getattr(first, name):
-                    raise ValueError(
-                        f"reply {lab.response_id}: labels disagree on {name} ({getattr(first, name)!r} at "
-                        f"{first.origin or '?'}, {getattr(lab, name)!r} at {lab.origin or '?'})")
+                    raise LabelConflict(
+                        lab, name, f"reply {lab.response_id}: labels disagree on {name} ({getattr(first, name)!r} "
+                        f"at {first.origin or '?'}, {getattr(lab, name)!r} at {lab.origin or '?'})")
         group.append(lab)
     return groups
 
