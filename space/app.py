@@ -96,6 +96,32 @@ def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Bl
     return demo
 
 
+def _battle_stream(svc: SpaceService):
+    """The Start-battle handler: refusals, then both replies as they stream, then unlocked votes."""
+
+    def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
+        try:
+            battle = svc.start_battle(text, crit, drawn_state, _session(request))
+        except VoteRefused as err:
+            yield _refused(err, 6 + len(VOTES))
+            return
+        record, skip = battle.prompt, [gr.skip()] * len(VOTES)
+        yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
+               "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
+        texts = ["", ""]
+        try:
+            for texts in svc.battle_replies(battle):
+                yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
+        except VoteRefused as err:  # a model's server failed mid-reply: no vote on this battle
+            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), f"⛔ {md_text(str(err))}"
+            return
+        # The card is sent again so that the final result (what API clients get) is complete.
+        yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
+               *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
+
+    return on_start
+
+
 def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
     """Draw or write a prompt, watch two anonymous replies stream, vote; returns the vote events."""
     battle_id, drawn = gr.State(""), gr.State(None)
@@ -122,25 +148,7 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
             return _refused(err, 3)
         return record.prompt, svc.prompt_state(record), render_prompt_card(record), ""
 
-    def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
-        try:
-            battle = svc.start_battle(text, crit, drawn_state, _session(request))
-        except VoteRefused as err:
-            yield _refused(err, 6 + len(VOTES))
-            return
-        record, skip = battle.prompt, [gr.skip()] * len(VOTES)
-        yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
-               "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
-        texts = ["", ""]
-        try:
-            for texts in svc.battle_replies(battle):
-                yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
-        except VoteRefused as err:  # a model's server failed mid-reply: no vote on this battle
-            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), f"⛔ {md_text(str(err))}"
-            return
-        # The card is sent again so that the final result (what API clients get) is complete.
-        yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
-               *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
+    on_start = _battle_stream(svc)
 
     def vote_for(winner: str):
         def on_vote(bid: str, request: gr.Request):
