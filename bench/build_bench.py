@@ -171,7 +171,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=1, help="rounds of build + baselines; ratios are their median")
     parser.add_argument("--no-baseline", action="store_true")
     parser.add_argument("--scale", help="comma-separated sizes, each built in a fresh process (no baselines)")
-    parser.add_argument("--tmp", help="folder for the synthetic sources and outputs (default: the system's)")
+    parser.add_argument("--tmp", help="folder for the outputs (default: the system's); the synthetic sources "
+                                      "are kept there too, as src-<pairs>/, and reused by later runs")
     parser.add_argument("--machine", action="store_true", help=argparse.SUPPRESS)  # one line: seconds rss
     args = parser.parse_args()
     if args.scale:
@@ -182,12 +183,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         root = Path(tmp)
-        (root / "src").mkdir()
-        synth(root / "src", args.pairs)
+        src = Path(args.tmp) / f"src-{args.pairs}" if args.tmp else root / "src"
+        if not (src / "done").exists():  # (a run stopped while writing them left no "done")
+            src.mkdir(parents=True, exist_ok=True)
+            synth(src, args.pairs)
+            (src / "done").touch()
         if not args.no_baseline:
-            compare(root / "src", root, args.pairs, args.repeat)
+            compare(src, root, args.pairs, args.repeat)
             return 0
-        ours, n_items = run_cvalues(root / "src", root / "out")
+        ours, n_items = run_cvalues(src, root / "out")
         rss = peak_rss_gb()
         if args.machine:
             print(ours, rss)

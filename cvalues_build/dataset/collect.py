@@ -166,7 +166,9 @@ def _stream_comparison(sources: Sources, bundle: Bundle, sink: ItemSink, checks:
                 where = origins.pack(str(path), table.column("line").to_numpy())
                 kept = checks.check(table.drop_columns(["line"]).append_column("where", pa.array(where)))
                 for split in comparison.SPLITS:
-                    held[split].append(kept.filter(pc.equal(kept.column("split"), split)))
+                    mine = pc.equal(kept.column("split"), split)
+                    # a file holds one split as a rule: then the chunk goes on as it is, uncopied
+                    held[split].append(kept if pc.all(mine).as_py() is not False else kept.filter(mine))
                     hand_on(split, batch_pairs)
         for split in comparison.SPLITS:
             hand_on(split, 1, ahead=0)
