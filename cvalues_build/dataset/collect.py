@@ -29,7 +29,7 @@ from .pairs import Origins, pair_table
 from .problems import Problems
 from .sinks import Bundle, ItemSink
 from .sources import comparison, labels, official, sample
-from .sources.common import expand_paths
+from .sources.common import SourceError, expand_paths
 from .sources.comparison_columns import read_comparison_tables
 from .validate import PairChecks, check_human, check_prompts
 
@@ -193,7 +193,11 @@ def _human_pairs(human_labels: list[HumanLabel], battles: list[Battle], gold: di
     """The votes' quorum pairs; a pair repeated is kept once, a contradicted one dropped."""
     pairs: dict[str, PairRecord] = {}
     without_category = 0
-    made = quorum_pairs(human_labels, battles, gold)
+    try:
+        made = quorum_pairs(human_labels, battles, gold)
+    except SourceError as err:  # two rows contradict each other: a problem like any other row's
+        bundle.problems.report(err)
+        return []
     if human_labels or battles:
         bundle.notes.append(made.note())
     for pair in made.pairs:
