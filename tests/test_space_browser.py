@@ -146,18 +146,8 @@ def test_battle_stream_vote_reveal_and_leaderboard(page, space, report):
     assert "Model A" in page.locator("#cv-reply-a").inner_text()
     assert "demo:" not in page.locator("#cv-reveal").inner_text()  # still anonymous
 
-    # The privacy notice is on the page, and a vote waits until the visitor has acknowledged it.
-    notice = page.locator("#cv-notice").first  # Gradio gives a group's id to its wrapper too
-    expect(notice).to_be_visible()
-    expect(notice).to_contain_text("Please read before your first vote")
-    expect(notice).to_contain_text("Apache-2.0")
     page.locator("#cv-vote-model_a").click()
     reveal = page.locator("#cv-reveal")
-    expect(reveal).to_contain_text("Read the notice at the top of the page")
-    assert stored(space.db, "SELECT COUNT(*) FROM battles") == [(0,)]
-    page.locator("#cv-consent").click()
-    expect(page.locator("#cv-consent")).to_be_disabled()
-    page.locator("#cv-vote-model_a").click()
     expect(reveal).to_contain_text("Revealed")
     text = reveal.inner_text()
     [(model_a, model_b, winner)] = stored(space.db, "SELECT model_a, model_b, winner FROM battles")
