@@ -146,8 +146,18 @@ def test_battle_stream_vote_reveal_and_leaderboard(page, space, report):
     assert "Model A" in page.locator("#cv-reply-a").inner_text()
     assert "demo:" not in page.locator("#cv-reveal").inner_text()  # still anonymous
 
+    # The privacy notice is on the page, and a vote waits until the visitor has acknowledged it.
+    notice = page.locator("#cv-notice").first  # Gradio gives a group's id to its wrapper too
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("Please read before your first vote")
+    expect(notice).to_contain_text("Apache-2.0")
     page.locator("#cv-vote-model_a").click()
     reveal = page.locator("#cv-reveal")
+    expect(reveal).to_contain_text("Read the notice at the top of the page")
+    assert stored(space.db, "SELECT COUNT(*) FROM battles") == [(0,)]
+    page.locator("#cv-consent").click()
+    expect(page.locator("#cv-consent")).to_be_disabled()
+    page.locator("#cv-vote-model_a").click()
     expect(reveal).to_contain_text("Revealed")
     text = reveal.inner_text()
     [(model_a, model_b, winner)] = stored(space.db, "SELECT model_a, model_b, winner FROM battles")
@@ -170,11 +180,19 @@ def test_battle_stream_vote_reveal_and_leaderboard(page, space, report):
 def test_label_one_reply(page, space, report):
     from playwright.sync_api import expect
 
+    # Run alone, the notice is not acknowledged yet. Each step waits for its event to end: a client
+    # may have only 3 events queued or running, and the page's own leaderboard load is one of them.
+    page.get_by_role("tab", name="Leaderboard").click()
+    expect(page.locator("#cv-board")).to_contain_text("demo:1")
+    if page.locator("#cv-consent").is_enabled():
+        page.locator("#cv-consent").click()
+        expect(page.locator("#cv-consent")).to_be_disabled()
     page.get_by_role("tab", name="Label").click()
     submit = page.locator("#cv-label-submit")
     # The form cannot be submitted untouched: the score starts unset (a slider starting at 5 was
     # saved as 5/10 when the visitor never moved it).
     page.get_by_role("radio", name="责任 Responsibility").click()  # the visible one: the Label tab's
+    expect(page.locator("#cv-label-score")).to_be_visible()
     page.locator("#cv-label-draw").click()
     expect(submit).to_be_enabled(timeout=TIMEOUT_MS)  # the first draw may load a model
     submit.click()

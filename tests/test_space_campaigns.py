@@ -13,6 +13,7 @@ from cvalues_space.campaign_store import find_reply
 from cvalues_space.campaigns import CampaignError, CampaignSettings
 from cvalues_space.config import SpaceConfig
 from cvalues_space.gold_pairs import GOLD_MODEL, gold_rows, is_gold_pair
+from cvalues_space.guard import GuardSettings
 from cvalues_space.models import demo_specs
 from cvalues_space.service import CAMPAIGN_SOURCE, SpaceService
 from cvalues_space.store import utc_now
@@ -45,7 +46,8 @@ def service(tmp_path: Path, runs: tuple[Path, ...] = (), **campaign) -> SpaceSer
     client address, so the rate limits are lifted out of the way."""
     settings = CampaignSettings(runs=runs, seed=0, **campaign)
     return SpaceService(SpaceConfig(models=demo_specs((1, 2), max_new_tokens=8), db_path=tmp_path / "votes.sqlite3",
-                                    bootstrap_rounds=50, device="cpu", rate_limit=10_000, campaign=settings))
+                                    bootstrap_rounds=50, device="cpu", rate_limit=10_000, campaign=settings,
+                                    guard=GuardSettings(client_rate_limit=10_000)))
 
 
 def campaign_rows(svc: SpaceService, table: str) -> int:
@@ -236,3 +238,14 @@ def test_the_untouched_label_form_is_refused(tmp_path):
             svc.submit_label(task.task_id, "visitor", reason="", **untouched)
     assert svc.store.labels() == []
     svc.close()
+
+
+def test_cvalues_space_refuses_a_campaign_it_cannot_import(tmp_path, capsys):
+    from cvalues_build.cli import main
+
+    run = write_run(tmp_path / "run", "demo:1", tx.SAFETY, 2)
+    (run / "replies.jsonl").write_text('{"prompt_id": "p"}\n', encoding="utf-8")
+    assert main(["space", "--db", str(tmp_path / "votes.sqlite3"), "--campaign", str(run)]) == 2
+    assert "replies.jsonl:1: field 'prompt'" in capsys.readouterr().err
+    assert main(["space", "--db", str(tmp_path / "votes.sqlite3"), "--campaign", str(run), "--gold-rate", "1"]) == 2
+    assert "--gold-rate must be at least 0 and below 1" in capsys.readouterr().err
