@@ -15,10 +15,12 @@ from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.records import WINNERS
 from cvalues_build.core.rubric import RUBRIC_MARKDOWN as RUBRIC
 
+from .abuse import QueueGate
 from .arena import VoteRefused
 from .config import SpaceConfig
 from .limits import MAX_BODY_BYTES, MAX_FILE_BYTES, UPLOAD_CACHE, BodyLimit
 from .markup import md_text
+from .privacy import ACKNOWLEDGED, check_acknowledged, notice
 from .prompts import MAX_PROMPT_CHARS, QUESTIONS, render_prompt_card
 from .service import SpaceService
 
@@ -44,17 +46,31 @@ CSS = """
 """
 
 
-def launch_kwargs() -> dict[str, Any]:
+def launch_kwargs(service: SpaceService | None = None) -> dict[str, Any]:
     """Everything ``launch()`` needs, for the CLI and the bundle's app.py alike: theme and CSS
-    (``launch()`` arguments in Gradio 6) and the request bounds of limits.py."""
+    (``launch()`` arguments in Gradio 6), the request bounds of limits.py and, given the service,
+    the queue's per-client gate (abuse.py)."""
     from starlette.middleware import Middleware
 
+    middleware = [Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)]
+    if service is not None:
+        guard = service.config.guard
+        middleware.append(Middleware(QueueGate, visitors=service.visitors, per_client=guard.per_client_pending,
+                                     max_size=guard.queue_size))
     return {"css": CSS, "theme": gr.themes.Soft(primary_hue="orange"), "max_file_size": MAX_FILE_BYTES,
-            "app_kwargs": {"middleware": [Middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)]}}
+            "app_kwargs": {"middleware": middleware}}
 
 
-def _session(request: gr.Request | None) -> str | None:
-    return getattr(request, "session_hash", None) if request is not None else None
+def queue_kwargs(config: SpaceConfig) -> dict[str, Any]:
+    """``queue()``'s bound, and no way around the queue: ``api_open`` (on by default off Spaces)
+    would let ``/run/<api_name>`` call a function directly, past the queue and its bounds."""
+    return {"max_size": config.guard.queue_size, "api_open": False}
+
+
+def _session(request: gr.Request | None) -> gr.Request | None:
+    """What the service knows a visitor by: the request, with its session, client address and login
+    (the service hashes them; see clients.py)."""
+    return request
 
 
 def _buttons(enabled: bool) -> list[Any]:
@@ -83,11 +99,12 @@ def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Bl
     generate = {"concurrency_limit": config.concurrency_limit, "concurrency_id": "generate"}
     with gr.Blocks(title=config.title, delete_cache=UPLOAD_CACHE) as demo:
         gr.Markdown(INTRO)
+        acknowledged = _notice(config)
         with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays in sight (no "⋯" menu)
             with gr.Tab("⚔️ 竞技场 Arena", id="arena"):
-                voted = _arena_tab(svc, generate)
+                voted = _arena_tab(svc, generate, acknowledged)
             with gr.Tab("🏷️ 标注 Label", id="label"):
-                labelled = _label_tab(svc, generate)
+                labelled = _label_tab(svc, generate, acknowledged)
             with gr.Tab("🏆 排行榜 Leaderboard", id="leaderboard"):
                 board, refresh = _leaderboard_tab(svc)
         for event in (*voted, labelled):  # a new vote or label shows on the board at once
@@ -96,33 +113,24 @@ def build_app(config: SpaceConfig, service: SpaceService | None = None) -> gr.Bl
     return demo
 
 
-def _battle_stream(svc: SpaceService):
-    """The Start-battle handler: refusals, then both replies as they stream, then unlocked votes."""
-
-    def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
-        try:
-            battle = svc.start_battle(text, crit, drawn_state, _session(request))
-        except VoteRefused as err:
-            yield _refused(err, 6 + len(VOTES))
-            return
-        record, skip = battle.prompt, [gr.skip()] * len(VOTES)
-        yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
-               "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
-        texts = ["", ""]
-        try:
-            for texts in svc.battle_replies(battle):
-                yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
-        except VoteRefused as err:  # a model's server failed mid-reply: no vote on this battle
-            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), f"⛔ {md_text(str(err))}"
-            return
-        # The card is sent again so that the final result (what API clients get) is complete.
-        yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
-               *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
-
-    return on_start
+def _notice(config: SpaceConfig) -> Any:
+    """What is stored and published, above the tabs, with the button that acknowledges it (and the
+    optional Hugging Face login); returns the session's acknowledgement, which votes check."""
+    acknowledged = gr.State(False)
+    words = notice(public_votes=config.guard.public_votes, login=config.guard.show_login)
+    with gr.Group(elem_id="cv-notice"):
+        text = gr.Markdown(words)
+        with gr.Row():
+            accept = gr.Button("✅ 我已阅读 · I have read it", variant="secondary", elem_id="cv-consent")
+            if config.guard.show_login:
+                gr.LoginButton(elem_id="cv-login")
+    # The reply carries the notice itself: an API client that acknowledges it has been sent it.
+    accept.click(lambda: (True, gr.Button(ACKNOWLEDGED, interactive=False), words), None,
+                 [acknowledged, accept, text], api_name="accept_notice")
+    return acknowledged
 
 
-def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
+def _arena_tab(svc: SpaceService, generate: dict[str, Any], acknowledged: Any) -> list[Any]:
     """Draw or write a prompt, watch two anonymous replies stream, vote; returns the vote events."""
     battle_id, drawn = gr.State(""), gr.State(None)
     with gr.Row(equal_height=True):
@@ -148,11 +156,37 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
             return _refused(err, 3)
         return record.prompt, svc.prompt_state(record), render_prompt_card(record), ""
 
-    on_start = _battle_stream(svc)
+    def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
+        try:  # one generation per client at a time; the slot frees when this ends or the visitor leaves
+            with svc.generating(_session(request)):
+                yield from battle_updates(text, crit, drawn_state, request)
+        except VoteRefused as err:
+            yield _refused(err, 6 + len(VOTES))
+
+    def battle_updates(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
+        try:
+            battle = svc.start_battle(text, crit, drawn_state, _session(request))
+        except VoteRefused as err:
+            yield _refused(err, 6 + len(VOTES))
+            return
+        record, skip = battle.prompt, [gr.skip()] * len(VOTES)
+        yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
+               "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
+        texts = ["", ""]
+        try:
+            for texts in svc.battle_replies(battle):
+                yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
+        except VoteRefused as err:  # a model's server failed mid-reply: no vote on this battle
+            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), f"⛔ {md_text(str(err))}"
+            return
+        # The card is sent again so that the final result (what API clients get) is complete.
+        yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
+               *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
 
     def vote_for(winner: str):
-        def on_vote(bid: str, request: gr.Request):
+        def on_vote(bid: str, ack: bool, request: gr.Request):
             try:
+                check_acknowledged(ack)
                 battle = svc.vote(bid, winner, _session(request))
             except VoteRefused as err:
                 return _refused(err, len(VOTES))
@@ -165,7 +199,8 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any]) -> list[Any]:
                                                       reveal, status], api_name="start_battle",
                 # Raw inputs: the service checks their kinds (a Textbox would turn {"a": 1} into "{'a': 1}").
                 preprocess=False, **generate)
-    return [button.click(vote_for(winner), battle_id, [*vote_buttons, reveal], api_name=f"vote_{winner}")
+    return [button.click(vote_for(winner), [battle_id, acknowledged], [*vote_buttons, reveal],
+                         api_name=f"vote_{winner}")
             for (winner, _), button in zip(VOTES, vote_buttons, strict=True)]
 
 
@@ -176,7 +211,7 @@ def _rating_widgets(crit: str) -> tuple[Any, Any, Any]:
             gr.Markdown(visible=not is_safety))
 
 
-def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
+def _label_tab(svc: SpaceService, generate: dict[str, Any], acknowledged: Any) -> Any:
     """Label one reply at a time (safe/unsafe, or a 1–10 score); returns the submit event."""
     task_id = gr.State("")
     with gr.Row(equal_height=True):
@@ -196,6 +231,13 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
     status = gr.Markdown(elem_id="cv-label-status")
 
     def on_draw(crit: str, pool: bool, request: gr.Request):
+        try:  # one generation per client at a time, as in the arena
+            with svc.generating(_session(request)):
+                yield from draw_updates(crit, pool, request)
+        except VoteRefused as err:
+            yield _refused(err, 8)
+
+    def draw_updates(crit: str, pool: bool, request: gr.Request):
         try:
             task, pool_empty = svc.draw_label(crit, pool, _session(request))
         except VoteRefused as err:
@@ -212,8 +254,9 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
             yield gr.skip(), gr.skip(), text, *[gr.skip()] * 6
         yield gr.skip(), gr.skip(), text, *[gr.skip()] * 4, gr.Button(interactive=True), note
 
-    def on_submit(tid: str, choice: str | None, value: int | None, why: str, request: gr.Request):
+    def on_submit(tid: str, choice: str | None, value: int | None, why: str, ack: bool, request: gr.Request):
         try:
+            check_acknowledged(ack)
             label = svc.submit_label(tid, _session(request), safe=choice, score=value, reason=why)
         except VoteRefused as err:
             return _refused(err, 1)
@@ -224,7 +267,7 @@ def _label_tab(svc: SpaceService, generate: dict[str, Any]) -> Any:
     criterion.change(_rating_widgets, criterion, [safe, score, rubric], api_visibility="private")
     draw.click(on_draw, [criterion, use_pool], [task_id, card, reply, safe, score, rubric, reason, submit, status],
                api_name="draw_reply", **generate)
-    return submit.click(on_submit, [task_id, safe, score, reason], [submit, status], api_name="submit_label",
+    return submit.click(on_submit, [task_id, safe, score, reason, acknowledged], [submit, status], api_name="submit_label",
                         preprocess=False)  # raw inputs: the service refuses 5.9 rather than round it
 
 

@@ -15,7 +15,6 @@ import logging
 import threading
 import time
 import uuid
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -24,6 +23,9 @@ import numpy as np
 from cvalues_build.core import taxonomy as tx
 from cvalues_build.core.records import WINNERS, Battle, HumanLabel, PromptRecord, reply_id
 
+from .abuse import CLIENT_SCOPE, RateLimiter, check_all
+from .prompts import VISITOR_SOURCE
+from .refusals import RateLimited, VoteRefused  # noqa: F401 - re-exported: the Space imports them from here
 from .store import DuplicateVote, VoteStore, checked_score, utc_now
 
 logger = logging.getLogger(__name__)
@@ -39,14 +41,6 @@ def failed_battle_message(sides: list[int]) -> str:
     names = " and ".join(f"model {SIDES[k]}" for k in sides)
     return (f"{which} 的服务在回复中途出错，本局结束，不计票；请开始新的一局。"
             f"The server of {names} failed mid-reply: this battle ends without a vote; start a new one.")
-
-
-class VoteRefused(Exception):
-    """A vote or label the server will not take; the message is shown to the visitor."""
-
-
-class RateLimited(VoteRefused):
-    pass
 
 
 def pair_weights(weights: Sequence[float]) -> np.ndarray:
@@ -81,33 +75,6 @@ def sample_one(names: Sequence[str], weights: Sequence[float], rng: np.random.Ge
     return names[int(rng.choice(len(names), p=w / w.sum()))]
 
 
-class RateLimiter:
-    """At most ``per_minute`` actions per key in any sliding 60-second window."""
-
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic):
-        if per_minute < 1:
-            raise ValueError(f"the rate limit must be at least 1 per minute, not {per_minute}")
-        self.per_minute = per_minute
-        self._clock = clock
-        self._events: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def check(self, key: str) -> None:
-        """Count one action for ``key`` or raise RateLimited with the wait in seconds."""
-        now = self._clock()
-        with self._lock:
-            events = self._events.setdefault(key, deque())
-            while events and now - events[0] >= 60.0:
-                events.popleft()
-            if len(events) >= self.per_minute:
-                wait = int(np.ceil(60.0 - (now - events[0])))
-                raise RateLimited(
-                    f"请稍候：每分钟最多 {self.per_minute} 次投票或标注，请 {wait} 秒后再试。"
-                    f" Slow down: at most {self.per_minute} votes or labels per minute; try again in {wait} s."
-                )
-            events.append(now)
-
-
 @dataclass
 class BattleState:
     battle_id: str
@@ -137,7 +104,8 @@ class Arena:
     """Battles and label tasks in flight, and the votes they turn into."""
 
     def __init__(self, store: VoteStore, names: Sequence[str], weights: Sequence[float], *,
-                 rate_limit: int = 10, seed: int | None = None, max_age_s: float = 3600.0,
+                 rate_limit: int = 10, client_rate_limit: int | None = None, seed: int | None = None,
+                 max_age_s: float = 3600.0,
                  on_record: Callable[[str, dict], None] | None = None,
                  clock: Callable[[], float] = time.monotonic):
         pair_weights(weights)  # validates early: at least two usable models
@@ -145,7 +113,9 @@ class Arena:
             raise ValueError(f"{len(names)} models but {len(weights)} weights")
         self.store = store
         self.names, self.weights = list(names), list(weights)
-        self.limiter = RateLimiter(rate_limit, clock=clock)
+        self.limiter = RateLimiter(rate_limit, clock=clock)  # votes + labels per annotator
+        self.client_limiter = (RateLimiter(client_rate_limit, clock=clock, scope=CLIENT_SCOPE)
+                               if client_rate_limit else None)  # ... and per client address
         self._rng = np.random.default_rng(seed)
         self._rng_lock = threading.Lock()
         self._battles: dict[str, BattleState] = {}
@@ -188,8 +158,11 @@ class Arena:
                 self._keep_reply(battle.prompt, model, replies[k])
         return battle
 
-    def vote(self, battle_id: str, winner: str, annotator: str) -> BattleState:
-        """Record a vote and reveal the names; refuses anything but one vote on a ready battle."""
+    def vote(self, battle_id: str, winner: str, annotator: str, *, client: str | None = None,
+             before_write: Callable[[Battle], None] | None = None) -> BattleState:
+        """Record a vote and reveal the names; refuses anything but one vote on a ready battle.
+        ``client`` counts the vote against that client's budget too; ``before_write`` sees the
+        record just before it is stored (and may refuse it by raising)."""
         if winner not in WINNERS:
             raise VoteRefused(f"unknown vote {winner!r}; expected one of {', '.join(WINNERS)}")
         with self._lock:
@@ -203,7 +176,7 @@ class Arena:
             if battle.state == FAILED:
                 raise VoteRefused("本局因模型服务出错而结束，不计票。This battle ended when a model's server failed: "
                                   "it takes no vote; start a new one.")
-            self.limiter.check(annotator)
+            self._count(annotator, client)
             # Claim the battle before writing so that a concurrent second vote is refused too.
             battle.state, battle.winner = VOTED, winner
         record = Battle(
@@ -215,7 +188,12 @@ class Arena:
         def undo() -> None:
             battle.state, battle.winner = READY, ""
 
-        self._persist(lambda: self.store.add_battle(record), undo, "battles", record.to_row(),
+        def write() -> None:
+            if before_write is not None:
+                before_write(record)
+            self.store.add_battle(record)
+
+        self._persist(write, undo, "battles", record.to_row(),
                       "本局已投票。This battle already has a vote.")
         return battle
 
@@ -250,7 +228,8 @@ class Arena:
         return task
 
     def label(self, task_id: str, annotator: str, *, safe: bool | None = None, score: int | None = None,
-              reason: str = "") -> HumanLabel:
+              reason: str = "", client: str | None = None,
+              before_write: Callable[[HumanLabel], None] | None = None) -> HumanLabel:
         """Record a label: safe/unsafe for a safety prompt, a 1–10 score for a responsibility one."""
         with self._lock:
             task = self._task(task_id)
@@ -270,7 +249,7 @@ class Arena:
                     score = checked_score(score)
                 except ValueError as err:
                     raise VoteRefused("请给出 1–10 的整数分。Give a whole-number score from 1 to 10.") from err
-            self.limiter.check(annotator)
+            self._count(annotator, client)
             task.state = VOTED
         record = HumanLabel(
             response_id=reply_id(task.prompt.id, task.model, task.reply), prompt_id=task.prompt.id,
@@ -282,7 +261,12 @@ class Arena:
         def undo() -> None:
             task.state = READY
 
-        self._persist(lambda: self.store.add_label(record, reason=reason.strip()[:500]), undo, "labels",
+        def write() -> None:
+            if before_write is not None:
+                before_write(record)
+            self.store.add_label(record, reason=reason.strip()[:500])
+
+        self._persist(write, undo, "labels",
                       record.to_row(), "这条回复已标注。You already labelled this reply.")
         return record
 
@@ -293,6 +277,13 @@ class Arena:
         return task
 
     # -- housekeeping ------------------------------------------------------------------------
+    def _count(self, annotator: str, client: str | None) -> None:
+        """One vote or label against the annotator's budget and, when known, the client's."""
+        checks = [(self.limiter, annotator)]
+        if client is not None and self.client_limiter is not None:
+            checks.append((self.client_limiter, client))
+        check_all(checks)
+
     def _persist(self, write: Callable[[], None], undo: Callable[[], None], kind: str, row: dict,
                  duplicate: str) -> None:
         """Write one vote or label. A duplicate is refused as ``duplicate`` says; any other failure
@@ -317,7 +308,9 @@ class Arena:
             logger.warning("vote sync failed for a %s row: %s", kind, err)
 
     def _keep_reply(self, prompt: PromptRecord, model: str, reply: str) -> None:
-        if reply.strip():
+        """Keep a finished reply for the label pool, unless a visitor typed its prompt: what one
+        visitor wrote is never drawn for another."""
+        if reply.strip() and prompt.source != VISITOR_SOURCE:
             self.store.add_reply(prompt_id=prompt.id, prompt=prompt.prompt, criterion=prompt.criterion,
                                  category=prompt.category, model=model, reply=reply)
 

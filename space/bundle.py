@@ -33,7 +33,7 @@ On ZeroGPU hardware (SPACES_ZERO_GPU set) every model loads here, at import time
 ZeroGPU expects; each generation moves it to the GPU inside its @spaces.GPU call.
 """
 
-from cvalues_space.app import build_app, launch_kwargs
+from cvalues_space.app import build_app, launch_kwargs, queue_kwargs
 from cvalues_space.config import config_from_env
 from cvalues_space.service import SpaceService
 
@@ -44,7 +44,7 @@ if config.run_device:
 demo = build_app(config, service)
 
 if __name__ == "__main__":
-    demo.queue(default_concurrency_limit=4).launch(**launch_kwargs())
+    demo.queue(default_concurrency_limit=4, **queue_kwargs(config)).launch(**launch_kwargs(service))
 '''
 
 _IGNORE = shutil.ignore_patterns(".*", "__pycache__", "*.pyc", "*.sqlite3*", "tests", "votes_sync")

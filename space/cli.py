@@ -10,6 +10,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from . import guard
+
 INSTALL_HINT = "the Space needs gradio: pip install 'cvalues[space]'"
 
 
@@ -39,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     space.add_argument("--max-new-tokens", type=int, metavar="N",
                        help="cap every model's reply at N tokens (overrides the models file; demo default 40)")
     _campaign_flags(space)
+    guard.add_flags(space)
     space.set_defaults(func=cmd_space)
 
     nested = space.add_subparsers(dest="space_command", metavar="bundle")
@@ -89,6 +92,9 @@ def register_votes(sub: argparse._SubParsersAction) -> None:
                         help="the Space's SQLite vote database (--db of `cvalues space`); opened read-only")
     export.add_argument("out", type=Path, metavar="OUT", help="folder for labels.* and battles.* (created if missing)")
     export.add_argument("--format", choices=("jsonl", "parquet"), default="jsonl", help="file format (default jsonl)")
+    export.add_argument("--with-visitor-prompts", action="store_true",
+                        help="also write OUT/review/visitor_prompts.jsonl: the votes and labels on prompts visitors "
+                             "typed, for review (never part of labels.* or battles.*, so never built into the dataset)")
     export.add_argument("--gold-min", type=int, default=5, metavar="N",
                         help="gold answers before an annotator can be untrusted, as in `cvalues space` (default 5)")
     export.add_argument("--gold-threshold", type=float, default=0.8, metavar="X",
@@ -120,6 +126,7 @@ def cmd_space(args: argparse.Namespace) -> int:
             device=args.device,
             campaign=CampaignSettings(runs=tuple(args.campaign), quorum=args.quorum, gold_rate=args.gold_rate,
                                       gold_min=args.gold_min, gold_threshold=args.gold_threshold),
+            guard=guard.from_args(args),
         )
     except (ModelsFileError, ValueError) as err:
         return _fail(str(err))
@@ -130,7 +137,7 @@ def cmd_space(args: argparse.Namespace) -> int:
     if not args.models:
         print("starting the demo: the built-in demo models (random weights, so their replies are noise); "
               "pass --models FILE for real ones")
-    from .app import build_app, launch_kwargs
+    from .app import build_app, launch_kwargs, queue_kwargs
     from .service import SpaceService
     from .store import StoreError
 
@@ -145,7 +152,8 @@ def cmd_space(args: argparse.Namespace) -> int:
             **service.campaigns.progress()))
     demo = build_app(config, service)
     print(f"votes go to {config.db_path.resolve()}")
-    demo.queue().launch(server_name=args.host, server_port=args.port, **launch_kwargs())
+    demo.queue(**queue_kwargs(config)).launch(server_name=args.host, server_port=args.port,
+                                              **launch_kwargs(service))
     return 0
 
 
@@ -177,7 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     try:
         paths = export_votes(args.db, args.out, args.format, gold_min=args.gold_min,
-                             gold_threshold=args.gold_threshold)
+                             gold_threshold=args.gold_threshold, visitor_prompts=args.with_visitor_prompts)
     except (FileNotFoundError, ValueError, StoreError) as err:
         return _fail(str(err))
     for kind, path in paths.items():

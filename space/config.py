@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .campaigns import CampaignSettings
+from .guard import GuardSettings
 from .models import ModelSpec, demo_specs, load_models_file
 
 # Spaces with persistent storage mount it at /data; elsewhere the database sits in the cwd.
@@ -34,6 +35,7 @@ class SpaceConfig:
     run_device: str | None = None  # where they generate, if elsewhere (ZeroGPU: load on cpu, run on cuda)
     sync_folder: Path | None = None  # append-only export files for the Hub mirror
     campaign: CampaignSettings = field(default_factory=CampaignSettings)  # runs to import, quorum, gold, trust
+    guard: GuardSettings = field(default_factory=GuardSettings)  # client limits, queue, login, privacy
     title: str = "CValues Arena · 中文大模型价值观评测"
 
     def __post_init__(self) -> None:
@@ -80,6 +82,7 @@ def config_from_env(base: Path | None = None) -> SpaceConfig:
         rate_limit=_int_env("CVALUES_RATE_LIMIT", 10),
         bootstrap_rounds=_int_env("CVALUES_BOOTSTRAP", 100),
         sync_folder=db.parent / "votes_sync",
+        guard=GuardSettings.from_env(),
         device="cpu" if on_zero_gpu() else "auto",
         run_device="cuda" if on_zero_gpu() else None,
     )

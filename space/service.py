@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import asdict
 
 import numpy as np
@@ -20,12 +21,15 @@ from cvalues_build.core.records import HumanLabel, PromptRecord
 from cvalues_build.human import Params
 
 from . import sync as hub_sync
+from .abuse import GenerationSlots, Limits
 from .arena import CUT_MARK, Arena, BattleState, LabelTask, VoteRefused, failed_battle_message
 from .campaigns import Campaigns, ImportReport
+from .clients import Visitor, Visitors
 from .config import SpaceConfig
 from .gold_pairs import gold_rows, load_gold_pairs
 from .leaderboard import Leaderboard, compute_leaderboard
 from .models import ModelPool, ReplyFailed, stream_replies
+from .origins import Provenance
 from .prompts import PromptError, PromptPool, default_prompts, load_dataset_prompts, visitor_prompt
 from .store import StoredReply, VoteStore
 
@@ -56,11 +60,17 @@ class SpaceService:
                  prompts: list[PromptRecord] | None = None):
         self.config = config
         self.store = VoteStore(config.db_path)
-        self.sync = hub_sync.from_env(config.sync_folder or config.db_path.parent / "votes_sync")
+        guard = config.guard
+        self.visitors = Visitors(self.store.annotator_id, trust_proxy=guard.trust_proxy)
+        self.sync = hub_sync.from_env(config.sync_folder or config.db_path.parent / "votes_sync",
+                                      private=not guard.public_votes)
         self.arena = Arena(
             self.store, [m.name for m in config.models], [m.weight for m in config.models],
-            rate_limit=config.rate_limit, on_record=self.sync.append if self.sync else None,
+            rate_limit=config.rate_limit, client_rate_limit=guard.client_rate_limit,
+            on_record=self.sync.append if self.sync else None,
         )
+        self.limits, self.slots = Limits(config.rate_limit, guard.client_rate_limit), GenerationSlots()
+        self.provenance = Provenance(self.store, guard.identity_filter(), require_login=guard.require_login)
         self.pool = pool or ModelPool(config.models, device=config.device, run_device=config.run_device)
         if prompts is None:
             prompts = load_dataset_prompts(config.dataset_dir) if config.dataset_dir else default_prompts()
@@ -87,8 +97,22 @@ class SpaceService:
         """Load every model now (a ZeroGPU Space does it at import time, on the CPU)."""
         self.pool.preload()
 
-    def annotator(self, session: str | None) -> str:
-        return self.store.annotator_id(session or "anonymous")
+    def _who(self, session: object) -> Visitor:
+        """The visitor behind ``session``: a Visitor, a Gradio request (the page's calls), or a bare
+        session id (calls without a request, and tests)."""
+        if isinstance(session, Visitor):
+            return session
+        if session is None or isinstance(session, str):
+            return self.visitors.of_session(session)
+        return self.visitors.of_request(session)
+
+    def annotator(self, session: object) -> str:
+        """Whom a vote or label is stored under: the account when logged in, else the session."""
+        return self._who(session).annotator
+
+    def generating(self, session: object) -> AbstractContextManager[None]:
+        """The client's one generation slot, held while a block runs (VoteRefused when taken)."""
+        return self.slots.hold(self._who(session).client)
 
     # -- the arena -------------------------------------------------------------------------
     def draw_prompt(self, criterion: str) -> PromptRecord:
@@ -109,7 +133,9 @@ class SpaceService:
         text = _visitor_text(text, PROMPT_WORDS)
         if not isinstance(criterion, str):
             raise VoteRefused(f"unknown criterion {criterion!r}; use safety or responsibility")
-        return self.arena.start_battle(self._resolve_prompt(text, criterion, drawn), self.annotator(session))
+        prompt, who = self._resolve_prompt(text, criterion, drawn), self._who(session)
+        self.limits.battle(who)  # per session and per client address, counted once the request is valid
+        return self.arena.start_battle(prompt, who.annotator)
 
     @staticmethod
     def _resolve_prompt(text: str, criterion: str, drawn: dict | None) -> PromptRecord:
@@ -137,7 +163,9 @@ class SpaceService:
         self.arena.finish_battle(battle.battle_id, texts[0], texts[1])
 
     def vote(self, battle_id: str, winner: str, session: str | None) -> BattleState:
-        return self.arena.vote(battle_id, winner, self.annotator(session))
+        who = self._who(session)
+        return self.arena.vote(battle_id, winner, who.annotator, client=who.client,
+                               before_write=self.provenance.battle_hook(who))
 
     # -- labels ----------------------------------------------------------------------------
     def draw_label(self, criterion: str, use_pool: bool, session: str | None) -> tuple[LabelTask, bool]:
@@ -176,7 +204,9 @@ class SpaceService:
         if not isinstance(safe, str | None) or safe not in SAFE_CHOICES:
             raise VoteRefused(f"请选择安全或不安全。Choose safe or unsafe, not {safe!r}.")
         why = _visitor_text("" if reason is None else reason, REASON_WORDS)
-        label = self.arena.label(task_id, self.annotator(session), safe=SAFE_CHOICES[safe], score=score, reason=why)
+        who = self._who(session)
+        label = self.arena.label(task_id, who.annotator, safe=SAFE_CHOICES[safe], score=score, reason=why,
+                                 client=who.client, before_write=self.provenance.label_hook(who))
         self.campaigns.record(label)
         return label
 
@@ -191,8 +221,9 @@ class SpaceService:
                 return cached[2]
             aliases = {m.path: m.name for m in self.config.models}
             rule = self.config.campaign
+            battles, labels = self.provenance.counted(self.store.battles(), self.store.labels())
             board = compute_leaderboard(
-                self.store.battles(), self.store.labels(), gold=self.campaigns.gold(),
+                battles, labels, gold=self.campaigns.gold(),
                 rule=Params(quorum=rule.quorum, gold_min=rule.gold_min, gold_threshold=rule.gold_threshold,
                             bootstrap=self.config.bootstrap_rounds, seed=self.config.seed),
                 models=[m.name for m in self.config.models],

@@ -7,6 +7,11 @@ vote is also appended to ``<folder>/{battles,labels}/<run>.jsonl`` and a
 The SQLite store stays the record of truth: rows are handed over on a queue and written by a
 background thread, so a slow or failing push (or a Hub that cannot be reached at start-up) never
 blocks a vote, and a vote that failed to mirror is still in the database and in the next export.
+
+The repo is created **private** unless the Space runs with ``--public-votes``
+(``CVALUES_PUBLIC_VOTES``): the mirror holds every vote, including those on prompts visitors typed,
+before any review. A repo that already exists keeps its visibility (a warning says when it is
+public but should not be). Free-text reasons are never in the rows handed over here.
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ class HubSync:
     """Appends rows to per-run JSONL files and lets a CommitScheduler push them."""
 
     def __init__(self, folder: str | Path, repo_id: str | None, token: str | None, *, every_minutes: float = 5.0,
-                 scheduler_factory: Any = None):
+                 scheduler_factory: Any = None, private: bool = True):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.repo_id, self._token, self._every = repo_id, token, every_minutes
+        self.private = private
         self._factory = scheduler_factory
         self.scheduler: Any = None
         self.run_id = uuid.uuid4().hex[:12]  # one file per process: append-only, no clashes between replicas
@@ -60,7 +66,8 @@ class HubSync:
             if factory is None:
                 from huggingface_hub import CommitScheduler as factory
             self.scheduler = factory(repo_id=self.repo_id, repo_type="dataset", folder_path=self.folder,
-                                     path_in_repo="votes", every=self._every, token=self._token)
+                                     path_in_repo="votes", every=self._every, token=self._token, private=self.private)
+            _warn_if_public(self.scheduler, self.repo_id, self.private)
         except Exception as err:  # noqa: BLE001 - the Hub may be down; votes stay local
             self.failures += 1
             logger.warning("vote sync to %s disabled: %s", self.repo_id, err)
@@ -90,8 +97,22 @@ class HubSync:
         self._thread.join(timeout=5)
 
 
-def from_env(folder: str | Path) -> HubSync | None:
-    """A HubSync when CVALUES_VOTES_REPO and a token are set, else None."""
+def _warn_if_public(scheduler: Any, repo_id: str, private: bool) -> None:
+    """An existing repo keeps its visibility: say so when it is public and should not be."""
+    api = getattr(scheduler, "api", None)
+    if not private or api is None:
+        return
+    try:
+        if not api.repo_info(repo_id, repo_type="dataset").private:
+            logger.warning("the votes repo %s is public; votes are mirrored there as they come, before review "
+                           "(make it private, or run with --public-votes to mean it)", repo_id)
+    except Exception as err:  # noqa: BLE001 - a check only
+        logger.warning("could not check the visibility of %s: %s", repo_id, err)
+
+
+def from_env(folder: str | Path, *, private: bool = True) -> HubSync | None:
+    """A HubSync when CVALUES_VOTES_REPO and a token are set, else None; its repo is created
+    private unless ``private`` is False (``--public-votes``)."""
     repo = os.environ.get(REPO_ENV, "").strip()
     if not repo:
         return None
@@ -106,4 +127,4 @@ def from_env(folder: str | Path) -> HubSync | None:
     if not token:
         logger.warning("%s is set but no Hugging Face token was found; votes stay local", REPO_ENV)
         return None
-    return HubSync(folder, repo, token)
+    return HubSync(folder, repo, token, private=private)

@@ -104,15 +104,20 @@ class Outcome:
         return self.data[-1] if isinstance(self.data, list) and self.data else self.data
 
 
-async def call(client: httpx.AsyncClient, url: str, api_name: str, data: list[Any], session: str) -> Outcome:
-    """One queued call, read to its end. Transport errors propagate: the server may be dead."""
+async def call(client: httpx.AsyncClient, url: str, api_name: str, data: list[Any], session: str,
+               headers: dict[str, str] | None = None) -> Outcome:
+    """One queued call, read to its end. Transport errors propagate: the server may be dead.
+    ``headers`` go with both requests (e.g. ``X-Forwarded-For``, to a server run with --trust-proxy)."""
     # json.dumps escapes non-ASCII, so data a client may send but UTF-8 cannot hold (a lone surrogate) still goes.
     body = json.dumps({"data": data, "session_hash": session})
-    joined = await client.post(f"{url}{API}/call/{api_name}", content=body, headers={"content-type": "application/json"})
+    joined = await client.post(f"{url}{API}/call/{api_name}", content=body,
+                               headers={"content-type": "application/json", **(headers or {})})
+    if joined.status_code == 429:  # refused at the queue's door (abuse.QueueGate): its message is the outcome
+        return Outcome("refused", joined.json().get("detail"))
     joined.raise_for_status()
     event_id = joined.json()["event_id"]
     event, outcome = "", None
-    async with client.stream("GET", f"{url}{API}/call/{api_name}/{event_id}") as stream:
+    async with client.stream("GET", f"{url}{API}/call/{api_name}/{event_id}", headers=headers) as stream:
         async for line in stream.aiter_lines():
             if line.startswith("event:"):
                 event = line.removeprefix("event:").strip()

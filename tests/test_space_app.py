@@ -65,7 +65,9 @@ def test_full_battle_through_gradio_client(tmp_path):
                         show_error=True, **launch_kwargs())
     try:
         client = Client(f"http://127.0.0.1:{port}/", verbose=False, httpx_kwargs={"timeout": 60})
-        # Voting before any battle is refused server-side.
+        # A vote before the privacy notice was acknowledged, or before any battle, is refused server-side.
+        assert "Read the notice" in _last(client.predict(api_name="/vote_model_a"))
+        assert "Apache-2.0" in _last(client.predict(api_name="/accept_notice"))
         assert "No battle in progress" in _last(client.predict(api_name="/vote_model_a"))
         job = client.submit(EVIL, "safety", api_name="/start_battle")
         card, reply_a, reply_b, question, *_, status = job.result(timeout=120)

@@ -8,11 +8,17 @@
 
 Replies are capped at two tokens (``--max-new-tokens 2``): the votes are what is under load here,
 and every battle still streams two real generations before its vote is accepted.
+
+Each visitor is its own client, as 200 people would be: the server trusts the proxy header
+(``--trust-proxy``) and each visitor sends its own ``X-Forwarded-For`` address, so the per-client
+limits (abuse.py) see 200 clients, not one loopback address. Each acknowledges the privacy notice
+once before its first vote, as the page asks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import sqlite3
 import time
 from collections import Counter
@@ -31,7 +37,10 @@ VOTES_PER_CLIENT = 5  # 1,000 votes; below the default rate limit of 10 per sess
 KILL_AFTER_ACKS = 250
 AFTER_RESTART = 50
 WINNERS = ("model_a", "model_b", "tie", "both_bad")
-SERVER_ARGS = ("--max-new-tokens", "2", "--concurrency", "4")
+ADDRESSES = itertools.count(1)  # each visitor's client address, sent as X-Forwarded-For
+# 200 visitors at once may each have a request waiting: the queue's bound (64 by default) is
+# raised above that, since this test counts votes landed, not requests turned away.
+SERVER_ARGS = ("--max-new-tokens", "2", "--concurrency", "4", "--trust-proxy", "--queue-size", "400")
 
 
 @dataclass
@@ -62,17 +71,23 @@ async def visitor(http: httpx.AsyncClient, url: str, name: str, votes: int, tall
                   *, repeat_last: bool, on_ack=None) -> None:
     """One visitor: battle, vote, repeat. Every prompt is unique, so a stored row names its vote."""
     session = f"load-{name}"
+    n = next(ADDRESSES)
+    address = {"X-Forwarded-For": f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"}  # a client of its own
+    seen = await call(http, url, "accept_notice", [], session, address)
+    if seen.event != "complete":
+        tally.failures.append(f"{name}: the notice was not acknowledged: {seen}")
+        return
     for k in range(votes):
         prompt = f"负载测试 {name}-{k}：遇到网络诈骗电话该怎么办？"
         winner = WINNERS[(len(tally.acked) + k) % len(WINNERS)]  # all four kinds of vote
         tally.streaming.add(prompt)
-        started = await call(http, url, "start_battle", [prompt, "safety", None], session)
+        started = await call(http, url, "start_battle", [prompt, "safety", None], session, address)
         tally.streaming.discard(prompt)
         if started.event != "complete" or "Both replies are done" not in str(started.last):
             tally.failures.append(f"{name}: battle {k} did not finish: {started}")
             return
         tally.in_flight.add(prompt)
-        voted = await call(http, url, f"vote_{winner}", [], session)
+        voted = await call(http, url, f"vote_{winner}", [], session, address)
         tally.in_flight.discard(prompt)
         if voted.event != "complete" or "Revealed" not in str(voted.last):
             tally.failures.append(f"{name}: vote {k} not acknowledged: {voted}")
@@ -81,7 +96,7 @@ async def visitor(http: httpx.AsyncClient, url: str, name: str, votes: int, tall
         if on_ack:
             on_ack()
     if repeat_last:
-        again = await call(http, url, "vote_model_a", [], session)
+        again = await call(http, url, "vote_model_a", [], session, address)
         if "already has a vote" in str(again.last):
             tally.refused_repeats += 1
         else:
