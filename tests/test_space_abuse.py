@@ -2,8 +2,8 @@
 
 The first half checks the rules one by one, in-process: client keys, rate limits per session
 and per client, one generation per client, the queue's gate, the identity filter, the login rule,
-what the export leaves out and the privacy of the Hub mirror. The second half
-(test_space_abuse_http.py) replays the issue's attacks through a launched Space's HTTP API.
+what the export leaves out and the privacy of the Hub mirror. The second half (marked slow)
+replays the issue's attacks through a launched Space's HTTP API, over loopback, in bounded loops.
 """
 
 from __future__ import annotations
