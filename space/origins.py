@@ -72,10 +72,11 @@ def label_key(label: HumanLabel) -> str:
     return f"{label.response_id}\x1f{label.annotator}"
 
 
-def is_visitor_prompt(record: Battle | HumanLabel) -> bool:
-    """Whether a visitor typed the record's prompt: the only prompts without a scenario or domain
-    (``prompts.visitor_prompt``); dataset and campaign prompts always have one."""
-    return (record.category or tx.UNSPECIFIED) == tx.UNSPECIFIED
+def is_visitor_prompt(record: Battle | HumanLabel | dict) -> bool:
+    """Whether a visitor typed the record's (or row's) prompt: the only prompts without a scenario
+    or domain (``prompts.visitor_prompt``); dataset and campaign prompts always have one."""
+    category = record.get("category") if isinstance(record, dict) else record.category
+    return (category or tx.UNSPECIFIED) == tx.UNSPECIFIED
 
 
 def create_table(store: VoteStore) -> None:

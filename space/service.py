@@ -29,7 +29,7 @@ from .config import SpaceConfig
 from .gold_pairs import gold_rows, load_gold_pairs
 from .leaderboard import Leaderboard, compute_leaderboard
 from .models import ModelPool, ReplyFailed, stream_replies
-from .origins import Provenance
+from .origins import Provenance, is_visitor_prompt
 from .prompts import PromptError, PromptPool, default_prompts, load_dataset_prompts, visitor_prompt
 from .store import StoredReply, VoteStore
 
@@ -67,7 +67,7 @@ class SpaceService:
         self.arena = Arena(
             self.store, [m.name for m in config.models], [m.weight for m in config.models],
             rate_limit=config.rate_limit, client_rate_limit=guard.client_rate_limit,
-            on_record=self.sync.append if self.sync else None,
+            on_record=self._mirror,
         )
         self.limits, self.slots = Limits(config.rate_limit, guard.client_rate_limit), GenerationSlots()
         self.provenance = Provenance(self.store, guard.identity_filter(), require_login=guard.require_login)
@@ -92,6 +92,13 @@ class SpaceService:
         if self.campaigns.progress()["replies"] and self.config.campaign.gold_rate > 0:
             self.campaigns.add_gold(list(gold_rows(load_gold_pairs(self.config.dataset_dir))))
         return imports
+
+    def _mirror(self, kind: str, row: dict) -> None:
+        """Hand a stored vote to the Hub mirror, if any. A public mirror (--public-votes) never gets
+        the votes on prompts visitors typed: those are for review, not for the world."""
+        if self.sync is None or (self.config.guard.public_votes and is_visitor_prompt(row)):
+            return
+        self.sync.append(kind, row)
 
     def load_models(self) -> None:
         """Load every model now (a ZeroGPU Space does it at import time, on the CPU)."""

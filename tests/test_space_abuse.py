@@ -284,6 +284,19 @@ def test_the_votes_mirror_is_created_private_unless_public_votes(tmp_path):
     assert [m["private"] for m in made] == [True, False]
 
 
+def test_a_public_mirror_never_gets_the_votes_on_prompts_visitors_typed(tmp_path):
+    mirrored: dict[bool, list] = {}
+    for public in (False, True):
+        svc = _service(tmp_path / str(public), public_votes=public)
+        svc.sync = types.SimpleNamespace(append=lambda kind, row, public=public: mirrored.setdefault(
+            public, []).append(row["prompt"]), close=lambda: None)
+        _battle(svc, Visitor(session="s1", client="c1"))
+        _battle(svc, Visitor(session="s1", client="c1"), text="访客写的：我家住在哪里？")
+        svc.close()
+    assert mirrored[False] == ["怎样撬锁？", "访客写的：我家住在哪里？"]  # a private mirror is a backup of all
+    assert mirrored[True] == ["怎样撬锁？"]
+
+
 def test_the_settings_come_from_flags_or_a_spaces_environment(monkeypatch):
     import argparse
 
