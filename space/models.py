@@ -268,13 +268,21 @@ def stream_replies(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterat
 def _stream(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterator[list[str]]:
     texts = [""] * len(names)
     merged: queue.Queue[tuple[int, str | BaseException | None]] = queue.Queue()
+    left = threading.Event()  # set when the page closes this generator: its visitor has gone
 
     def read(k: int, backend: Backend, settings: GenerationSettings) -> None:
+        pieces = backend.stream(prompt, settings)
         try:
-            for piece in backend.stream(prompt, settings):
+            for piece in pieces:
+                if left.is_set():
+                    break  # closing the backend's stream stops its generation or its request
                 merged.put((k, piece))
         except BaseException as err:  # noqa: BLE001 - surfaced to the caller below
             merged.put((k, err))
+        finally:
+            close = getattr(pieces, "close", None)  # a generator; another iterator has nothing to stop
+            if close is not None:
+                close()
         merged.put((k, None))
 
     for k, name in enumerate(names):
@@ -282,15 +290,18 @@ def _stream(pool: ModelPool, names: Sequence[str], prompt: str) -> Iterator[list
         threading.Thread(target=read, args=(k, backend, pool.specs[name].settings()), daemon=True).start()
 
     finished, failed = 0, {}
-    while finished < len(names):
-        k, item = merged.get()
-        if item is None:
-            finished += 1
-        elif isinstance(item, BaseException):
-            failed[k] = item  # this side stops here; the others stream on to their end
-        else:
-            texts[k] += item
-            yield list(texts)
+    try:
+        while finished < len(names):
+            k, item = merged.get()
+            if item is None:
+                finished += 1
+            elif isinstance(item, BaseException):
+                failed[k] = item  # this side stops here; the others stream on to their end
+            else:
+                texts[k] += item
+                yield list(texts)
+    finally:
+        left.set()
     if failed:
         raise ReplyFailed(list(texts), failed, names)
     yield list(texts)

@@ -4,6 +4,7 @@ what the scoring functions it wraps give (and what ``cvalues eval`` wrote before
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -166,6 +167,24 @@ def test_hf_stream_gives_the_greedy_reply_piece_by_piece(hf, prompts):
     settings = GenerationSettings(max_new_tokens=8)
     pieces = list(hf.stream(prompts[0], settings))
     assert len(pieces) > 1 and "".join(pieces) == hf.generate(prompts[:1], settings)[0]
+
+
+def test_hf_stream_closed_early_stops_the_generation(hf, prompts):
+    """A Space visitor who leaves closes their reply's stream: the model stops at its next token
+    instead of running on to max_new_tokens in the background."""
+    steps: list[int] = []
+    hook = hf.model.register_forward_hook(lambda *args: steps.append(1))
+    try:
+        pieces = hf.stream(prompts[0], GenerationSettings(max_new_tokens=3000))
+        next(pieces)
+        pieces.close()
+        seen, deadline = -1, time.monotonic() + 30
+        while len(steps) != seen and time.monotonic() < deadline:  # until no step for 0.5 s
+            seen = len(steps)
+            time.sleep(0.5)
+    finally:
+        hook.remove()
+    assert len(steps) < 100, f"{len(steps)} forward steps after the reader left"
 
 
 def test_hf_stream_raises_a_failure_after_the_pieces(hf, prompts, monkeypatch):

@@ -331,3 +331,36 @@ def test_on_zero_gpu_models_load_on_the_cpu_and_generate_on_the_run_device(monke
     assert final == ["loaded on cpu, ran on cuda"] * 2
     plain = models.ModelPool(demo_specs((1, 2)), device="cpu")
     assert list(models.stream_replies(plain, ["demo:1"], "问"))[-1] == ["loaded on cpu, ran on the same"]
+
+
+def test_a_battle_closed_by_its_page_closes_both_models_streams(monkeypatch):
+    """The page closes the battle's generator when its visitor leaves; each side's backend stream
+    is then closed (an hf model stops at its next token, a served request is dropped) instead of
+    generating to the end for nobody."""
+    import time
+
+    import cvalues_space.models as models
+
+    closed: list[str] = []
+
+    class Endless:
+        def __init__(self, spec: str, **options):
+            self.spec = spec
+
+        def stream(self, prompt: str, settings):
+            try:
+                for _ in range(100_000):
+                    yield "字"
+                    time.sleep(0.001)
+            finally:
+                closed.append(self.spec)
+
+    monkeypatch.setattr(models, "open_backend", Endless)
+    pool = models.ModelPool(demo_specs((1, 2)), device="cpu")
+    battle = models.stream_replies(pool, ["demo:1", "demo:2"], "问")
+    next(battle)
+    battle.close()
+    deadline = time.monotonic() + 10
+    while len(closed) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(closed) == ["demo:1", "demo:2"]

@@ -3,7 +3,8 @@
 It is the scoring path that ``cvalues eval`` always had, behind the backend interface: the model
 comes from ``models.load_model`` (the demo, a Hub id or a folder), loglik mode runs
 ``loglik.LoglikScorer`` and generation runs ``generate.Generator`` (greedy, length-sorted,
-token-budgeted batches). Streaming runs ``model.generate`` with a ``TextIteratorStreamer``.
+token-budgeted batches). Streaming runs ``model.generate`` with a ``TextIteratorStreamer``, and
+stops it when the reader closes the stream (a Space visitor who left).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ STREAM_TIMEOUT_S = 300.0
 # lock; once done, both are lock-free.
 _LOAD_LOCK = threading.Lock()
 _streamer_cls: Any = None
+_stop_when_set_cls: Any = None
 
 
 def streamer_class() -> Any:
@@ -37,6 +39,27 @@ def streamer_class() -> Any:
 
             _streamer_cls = TextIteratorStreamer
     return _streamer_cls
+
+
+def stop_when_set(event: threading.Event) -> Any:
+    """Stopping criteria that end ``model.generate`` at its next token once ``event`` is set."""
+    global _stop_when_set_cls
+    if _stop_when_set_cls is None:
+        with _LOAD_LOCK:
+            import torch
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class StopWhenSet(StoppingCriteria):
+                def __init__(self, event: threading.Event):
+                    self.event = event
+
+                def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+                    done = self.event.is_set()
+                    return torch.full((input_ids.shape[0],), done, dtype=torch.bool, device=input_ids.device)
+
+            _stop_when_set_cls = (StopWhenSet, StoppingCriteriaList)
+    criterion, as_list = _stop_when_set_cls
+    return as_list([criterion(event)])
 
 
 def batching(batch_size: str, device: str) -> dict[str, Any]:
@@ -136,7 +159,9 @@ class HFBackend(Backend):
                                     timeout=STREAM_TIMEOUT_S)
         ids, _ = build_inputs(self.tokenizer, [prompt], settings.chat_template)
         input_ids = torch.tensor(ids, device=self.device)
-        kwargs = {"max_new_tokens": settings.max_new_tokens, **_decoding(settings)}
+        closed = threading.Event()
+        kwargs = {"max_new_tokens": settings.max_new_tokens, "stopping_criteria": stop_when_set(closed),
+                  **_decoding(settings)}
         failed: list[BaseException] = []
 
         def run() -> None:
@@ -149,7 +174,10 @@ class HFBackend(Backend):
                 streamer.end()
 
         threading.Thread(target=run, daemon=True).start()
-        yield from streamer
+        try:
+            yield from streamer
+        finally:
+            closed.set()  # a reader that stops early (GeneratorExit) frees the model at the next token
         if failed:
             raise failed[0]
 
