@@ -93,9 +93,11 @@ class Campaigns:
     """Assignment and trust over the campaign tables of ``store``."""
 
     def __init__(self, store: VoteStore, settings: CampaignSettings | None = None, *,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic,
+                 left_out: Callable[[], set[tuple[str, str]]] = set):
         self.store, self.settings = store, settings or CampaignSettings()
         self._clock = clock
+        self._left_out = left_out  # (response_id, annotator) of stored labels that count for nothing
         self._rng = random.Random(self.settings.seed)
         self._lock = threading.Lock()
         tables.create_tables(store)
@@ -112,8 +114,10 @@ class Campaigns:
             self._replies = {rid: self._replies.get(rid) or _Reply(c) for rid, c in campaign.items()}
             self._gold = {row["response_id"]: GoldItem(row["response_id"], row["criterion"], row["expected"])
                           for row in tables.gold_answers(self.store)}
+            left_out = self._left_out()
             for rid, annotator in tables.labellers(self.store):
-                self._replies[rid].labelled_by.add(annotator)
+                if (rid, annotator) not in left_out:
+                    self._replies[rid].labelled_by.add(annotator)
                 self._served[annotator].add(rid)
             self._tally.clear()
             for label in tables.gold_labels(self.store):
@@ -135,9 +139,11 @@ class Campaigns:
         return added
 
     # -- serving ----------------------------------------------------------------------------
-    def draw(self, criterion: str, annotator: str) -> StoredReply | None:
+    def draw(self, criterion: str, annotator: str, *, counts: bool = True) -> StoredReply | None:
         """The next reply for ``annotator`` to label (a campaign reply or, at ``gold_rate``, a
-        gold item), or None when no campaign reply of ``criterion`` is left for them."""
+        gold item), or None when no campaign reply of ``criterion`` is left for them. The draw of
+        an annotator whose labels will not ``count`` (an anonymous one under
+        ``--require-login-for-data``) holds no place in any reply's quorum."""
         now = self._clock()
         with self._lock:
             untrusted = self._untrusted()
@@ -151,7 +157,7 @@ class Campaigns:
                 if gold:
                     chosen = self._rng.choice(gold)
             self._served[annotator].add(chosen)
-            if chosen in self._replies and annotator not in untrusted:
+            if chosen in self._replies and counts and annotator not in untrusted:
                 self._replies[chosen].pending[annotator] = now + PENDING_S
                 self._open[annotator] = chosen
         return tables.find_reply(self.store, chosen)
@@ -182,14 +188,16 @@ class Campaigns:
             self._replies[rid].pending.pop(annotator, None)
 
     # -- labels and trust -------------------------------------------------------------------
-    def record(self, label: HumanLabel) -> None:
-        """Count a stored label: toward its reply's quorum, or toward its annotator's gold record."""
+    def record(self, label: HumanLabel, *, counts: bool = True) -> None:
+        """Count a stored label: toward its reply's quorum (unless it ``counts`` for nothing), or
+        toward its annotator's gold record."""
         with self._lock:
             if label.response_id in self._gold:
                 self._count_gold(label)
             reply = self._replies.get(label.response_id)
             if reply is not None:
-                reply.labelled_by.add(label.annotator)
+                if counts:
+                    reply.labelled_by.add(label.annotator)
                 reply.pending.pop(label.annotator, None)
                 if self._open.get(label.annotator) == label.response_id:
                     del self._open[label.annotator]

@@ -33,6 +33,7 @@ from .store import VoteStore, utc_now
 TABLE = "vote_origins"
 BATTLE, LABEL = "battle", "label"
 ANONYMOUS = "anonymous"
+KEY_SEPARATOR = "\x1f"  # a label's record key: response id, then annotator
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     kind TEXT NOT NULL CHECK (kind IN ('{BATTLE}', '{LABEL}')),
@@ -69,7 +70,7 @@ class Origin:
 
 def label_key(label: HumanLabel) -> str:
     """A label's record key: the store allows one label per reply and annotator."""
-    return f"{label.response_id}\x1f{label.annotator}"
+    return f"{label.response_id}{KEY_SEPARATOR}{label.annotator}"
 
 
 def is_visitor_prompt(record: Battle | HumanLabel | dict) -> bool:
@@ -107,8 +108,17 @@ class Provenance:
         self.require_login = require_login
         create_table(store)
 
+    def counts(self, visitor: Visitor) -> bool:
+        """Whether ``visitor``'s votes and labels may count at all (the login rule)."""
+        return visitor.logged_in or not self.require_login
+
+    def labels_left_out(self) -> set[tuple[str, str]]:
+        """``(response_id, annotator)`` of every stored label whose origin makes it count for nothing."""
+        return {tuple(record.split(KEY_SEPARATOR, 1)) for (kind, record), origin in read_origins(self.store).items()
+                if kind == LABEL and not origin.counts}
+
     def _write(self, kind: str, record: str, visitor: Visitor, visitor_prompt: bool, excluded: list[str]) -> None:
-        if self.require_login and not visitor.logged_in:
+        if not self.counts(visitor):
             excluded.append(ANONYMOUS)
         # Through the store's own write path (the votes' group commit): durable when this returns.
         self.store._write(f"INSERT OR IGNORE INTO {TABLE} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -79,7 +79,7 @@ class SpaceService:
         self._rng_lock = threading.Lock()
         self._board: tuple[tuple[int, int], float, Leaderboard] | None = None
         self._board_lock = threading.Lock()
-        self.campaigns = Campaigns(self.store, config.campaign)
+        self.campaigns = Campaigns(self.store, config.campaign, left_out=self.provenance.labels_left_out)
         try:
             self.campaign_imports = self._fill_campaigns()
         except BaseException:
@@ -180,8 +180,9 @@ class SpaceService:
         replies (and their gold items) come first, ready at once; then, from the pool
         (``use_pool``), a stored reply; otherwise a drawn model answers a drawn prompt, and
         ``label_reply`` generates its reply."""
-        annotator = self.annotator(session)
-        drawn = self.campaigns.draw(criterion, annotator)
+        who = self._who(session)
+        annotator = who.annotator
+        drawn = self.campaigns.draw(criterion, annotator, counts=self.provenance.counts(who))
         if drawn is not None:
             return self.arena.start_label(self._stored_prompt(drawn, CAMPAIGN_SOURCE), annotator, model=drawn.model,
                                           reply=drawn.reply), False
@@ -214,7 +215,7 @@ class SpaceService:
         who = self._who(session)
         label = self.arena.label(task_id, who.annotator, safe=SAFE_CHOICES[safe], score=score, reason=why,
                                  client=who.client, before_write=self.provenance.label_hook(who))
-        self.campaigns.record(label)
+        self.campaigns.record(label, counts=self.provenance.counts(who))
         return label
 
     # -- the leaderboard -------------------------------------------------------------------

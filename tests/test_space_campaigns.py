@@ -249,3 +249,34 @@ def test_cvalues_space_refuses_a_campaign_it_cannot_import(tmp_path, capsys):
     assert "replies.jsonl:1: field 'prompt'" in capsys.readouterr().err
     assert main(["space", "--db", str(tmp_path / "votes.sqlite3"), "--campaign", str(run), "--gold-rate", "1"]) == 2
     assert "--gold-rate must be at least 0 and below 1" in capsys.readouterr().err
+
+
+def test_with_login_required_anonymous_labels_fill_no_quorum(tmp_path):
+    """--require-login-for-data: anonymous labels are stored but count for nothing, so they must
+    not fill a campaign reply's quorum either (else the campaign would stop serving replies that
+    never reach a counted quorum). Signed-in annotators still get every reply, before and after
+    a restart."""
+    from cvalues_space.clients import Visitor
+
+    runs = (write_run(tmp_path / "a", "demo:1", tx.SAFETY, 2),)
+    settings = CampaignSettings(runs=runs, seed=0, quorum=2, gold_rate=0.0)
+    config = SpaceConfig(models=demo_specs((1, 2), max_new_tokens=8), db_path=tmp_path / "votes.sqlite3",
+                         bootstrap_rounds=50, device="cpu", rate_limit=10_000, campaign=settings,
+                         guard=GuardSettings(client_rate_limit=10_000, require_login=True))
+    svc = SpaceService(config)
+    for k in range(3):
+        while (task := draw(svc, f"anonymous-{k}")) is not None:
+            svc.submit_label(task.task_id, f"anonymous-{k}", safe="safe", score=None, reason="")
+    assert len(svc.store.labels()) == 6  # all stored
+    assert svc.campaigns.progress()["at_quorum"] == 0
+    svc.close()
+    svc = SpaceService(config)  # the counts read back from the store agree
+    assert svc.campaigns.progress()["at_quorum"] == 0
+    people = [Visitor(session=f"s{k}", client="c", account=f"account-{k}") for k in range(2)]
+    labelled = 0
+    for person in people:
+        while (task := draw(svc, person)) is not None:
+            svc.submit_label(task.task_id, person, safe="safe", score=None, reason="")
+            labelled += 1
+    assert labelled == 4 and svc.campaigns.progress()["at_quorum"] == 2
+    svc.close()
