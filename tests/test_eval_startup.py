@@ -12,8 +12,8 @@ import pytest
 
 HEAVY = ("torch", "transformers", "datasets", "evaluate", "accelerate")
 
-# The eval command alone (the top-level CLI also registers the build commands, whose imports
-# are theirs): parse the arguments, run the command, report its exit code and what it imported.
+# The eval command alone (registering the other commands imports nothing heavy: see the last
+# test): parse the arguments, run the command, report its exit code and what it imported.
 RUN = """
 import argparse, contextlib, io, json, sys
 from cvalues_build.evaluation import command, predictions
@@ -66,3 +66,22 @@ def test_loglik_loads_the_metric_only_for_the_scores(sample_build, tmp_path):
     assert seen["rc"] == 0
     assert not [m for m in seen["at_first_item"] if m.split(".")[0] == "evaluate" or "cvalues_metric" in m]
     assert "evaluate" in seen["at_exit"]  # the scores did load it
+
+
+HELP = """
+import contextlib, io, json, sys
+from cvalues_build.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    main({argv!r})
+print(json.dumps(sorted({{m.split(".")[0] for m in sys.modules}} & set({heavy!r}))))
+"""
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["eval", "--help"], ["build", "--help"]])
+def test_the_whole_cli_registers_its_commands_without_anything_heavy(argv):
+    """``cvalues --help`` and any command's help: every built-in sub-command registers itself
+    without importing datasets, pyarrow's dataset stack, torch or evaluate (they took 2–4 s)."""
+    code = HELP.format(argv=argv, heavy=(*HEAVY, "pyarrow", "pandas"))
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == []

@@ -1,5 +1,8 @@
 """Build-side sub-commands: ``build``, ``validate``, ``stats`` and ``push``. Each handler only
-parses its arguments into calls of bundle/writer/stats/publish and prints the result."""
+parses its arguments into calls of bundle/writer/stats/publish and prints the result.
+
+The build's modules (and through them ``datasets`` and pyarrow) are imported inside the handlers:
+registering the sub-commands is all ``cvalues --help`` and every other command need of this one."""
 
 from __future__ import annotations
 
@@ -7,13 +10,15 @@ import argparse
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..core.answer_format import DEFAULT_VERSION, TEMPLATE_VERSIONS
-from .collect import Sources, collect
 from .problems import BuildError
-from .sinks import Bundle, ItemSink, RowCounts
 from .sources.common import SourceError
-from .stats import format_table, read_stats
+
+if TYPE_CHECKING:
+    from .collect import Sources
+    from .sinks import Bundle, ItemSink
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -72,6 +77,8 @@ def _source_args(p: argparse.ArgumentParser) -> None:
 
 
 def _sources(args: argparse.Namespace) -> Sources:
+    from .collect import Sources
+
     missing = [p for p in (*args.official_prompts, *args.official_mc, *args.comparison, *args.labels) if not p.exists()]
     if missing:
         raise SourceError(str(missing[0]), None, "no such file or folder")
@@ -81,6 +88,8 @@ def _sources(args: argparse.Namespace) -> Sources:
 
 def _collect(args: argparse.Namespace, sources: Sources, sink: ItemSink) -> Bundle | None:
     """Collect into ``sink`` and report; None (after printing why) when the build must stop."""
+    from .collect import collect
+
     try:
         bundle = collect(sources, sink)
         if not args.skip_invalid:
@@ -117,6 +126,7 @@ def _print_report(bundle: Bundle) -> None:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
+    from .stats import format_table
     from .writer import DatasetWriter, OutputError
 
     start = time.perf_counter()
@@ -150,6 +160,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .collect import collect
+    from .sinks import Bundle, RowCounts
+
     counts = RowCounts()
     try:
         bundle = collect(_sources(args), counts)
@@ -168,6 +181,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     from ..core import taxonomy as tx
+    from .stats import format_table, read_stats
 
     try:
         stats = read_stats(args.dir)
