@@ -49,5 +49,10 @@ def clean_label(value: object) -> str | None:
         return {1: LABEL_1, 2: LABEL_2}.get(int(value))
     if not isinstance(value, str):
         return None
-    match = _CLEAN_LABEL.match(unicodedata.normalize("NFKC", value).strip())
+    return clean_label_nfkc(unicodedata.normalize("NFKC", value))
+
+
+def clean_label_nfkc(text: str) -> str | None:
+    """``clean_label`` of a string already in NFKC form (the parser normalises each answer once)."""
+    match = _CLEAN_LABEL.match(text.strip())
     return token_label(match.group("t")) if match else None

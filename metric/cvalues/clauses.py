@@ -1,29 +1,41 @@
 """How the parser sees an answer: normalised text, sentences split into clauses, and the label
 mentions in a clause (回复1, 回答2, 选项A, 第二个回复, 前者, Response 2, both / neither)."""
 
+import re
 import unicodedata
 
 from . import patterns as rx
 from .labels import token_label
 
 # Full-width ASCII (，：！？（）２Ａ), which Chinese answers are full of, mapped to its NFKC form at
-# C speed: most answers are then already normalised and skip the slower unicodedata call.
+# C speed: most answers are then already normalised and skip the slower unicodedata call. The
+# commonest marks go by str.replace, and the table (slow on non-ASCII text: a lookup per
+# character) only runs when a rarer one is left.
 _FULL_WIDTH = str.maketrans({chr(c): unicodedata.normalize("NFKC", chr(c)) for c in range(0xFF01, 0xFF5F)})
+_COMMON_FULL_WIDTH = tuple((mark, unicodedata.normalize("NFKC", mark)) for mark in "，：！？（）；")
+_ANY_FULL_WIDTH = re.compile("[\uff01-\uff5e]")
 # Curly apostrophes read as "'"; markdown and quoting marks (* # ` > _) are dropped.
 _PLAIN = str.maketrans({"’": "'", "‘": "'", **dict.fromkeys("*#`>_")})
+_ANY_PLAIN = re.compile("[’‘*#`>_]")
 
 
 def nfkc(text: str) -> str:
     """``unicodedata.normalize("NFKC", text)``, sooner."""
     if text.isascii():  # ASCII is already in NFKC form
         return text
-    text = text.translate(_FULL_WIDTH)
+    for mark, plain in _COMMON_FULL_WIDTH:
+        if mark in text:
+            text = text.replace(mark, plain)
+    if _ANY_FULL_WIDTH.search(text):
+        text = text.translate(_FULL_WIDTH)
     return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
 
 
 def normalise(text: str) -> str:
     """The answer (in NFKC form) as the parser reads it."""
-    text = text.translate(_PLAIN).strip()
+    if _ANY_PLAIN.search(text):
+        text = text.translate(_PLAIN)
+    text = text.strip()
     # A continuation of "答案：回复": "2更安全…", "1。因为…", "B，因为…" (but not a list "1. …").
     start = rx.START_LABEL.match(text)
     if start:

@@ -24,6 +24,7 @@ from .labels import (
     REFUSE,
     UNPARSED,
     clean_label,
+    clean_label_nfkc,
     token_label,
 )
 from .lexicon import clause_polarity
@@ -115,10 +116,10 @@ def _parse(text: object, memo: dict) -> str:
         return (clean_label(text) or UNPARSED) if text is not None else UNPARSED
     if text in _OUTCOME_SET:  # its own output read back: parse once, score as often as needed
         return text
-    label = clean_label(text)
+    text = cl.nfkc(text)
+    label = clean_label_nfkc(text)
     if label:  # the common case: the answer is just a label
         return label
-    text = cl.nfkc(text)
     normalised = cl.normalise(text)
     sentences = cl.sentences(normalised)
     if cl.cut_short(normalised, sentences):  # "让我们一步一步地思考。回复1": the label starts a sentence cut off
