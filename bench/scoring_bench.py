@@ -196,7 +196,7 @@ def timed(fn, device: str):
     return result, time.perf_counter() - t0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     ap.add_argument("--size", choices=("small", "1.5b"), default="small")
@@ -219,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's, one per core)")
     ap.add_argument("--hflm-batch-size", default=None,
                     help="lm-eval HFLM's batch_size: an integer or auto (default: the same as --batch-size)")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
 
     import torch
 
@@ -268,8 +272,19 @@ def main(argv: list[str] | None = None) -> int:
     scores, seconds, cpu = _alternate(runs, prompts, args.repeats, args.device)
     t_ours = median(seconds["cvalues"])
     scorer = scores["cvalues"][1]
+    _print_times(seconds, cpu, n, scorer.tokens_seen / t_ours, lm)
+    print(f"cvalues batch {batch_text} FLOPs: {run_flops(shape, scorer).describe(t_ours)}")
+    print(f"cvalues batch {batch_text}: {mfu(scorer, t_ours)}")
+    if args.device == "cuda" or args.size == "1.5b":
+        gpu_figures(model, tok, prompts, mfu, args.device)
+    _print_ratios(scores, seconds, cpu, n)
+    return 0
+
+
+def _print_times(seconds: dict, cpu: dict, n: int, tokens_per_s: float, lm) -> None:
+    """Items/s of each run, with its median and spread of wall seconds and its CPU seconds."""
     for name, times in seconds.items():
-        extra = f", {scorer.tokens_seen / t_ours:,.0f} tokens/s" if name == "cvalues" else ""
+        extra = f", {tokens_per_s:,.0f} tokens/s" if name == "cvalues" else ""
         if name == "lm-eval HFLM" and lm is not None:
             sizes = f" (detected {lm.batch_sizes})" if lm.batch_size == "auto" else ""
             extra = (f"; lm-eval {_version('lm_eval')}, batch_size {lm.batch_size}{sizes}, "
@@ -277,12 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         spread = f", runs {', '.join(f'{t:.2f}' for t in times)} s" if len(times) > 1 else ""
         print(f"{name:<18}: {n / median(times):8.2f} items/s  (median {median(times):.2f} s{spread}; "
               f"CPU {median(cpu[name]):.2f} s{extra})")
-    print(f"cvalues batch {batch_text} FLOPs: {run_flops(shape, scorer).describe(t_ours)}")
-    print(f"cvalues batch {batch_text}: {mfu(scorer, t_ours)}")
-    if args.device == "cuda" or args.size == "1.5b":
-        gpu_figures(model, tok, prompts, mfu, args.device)
-    ours = scores["cvalues"][0]
-    for name in [k for k in runs if k != "cvalues"]:
+
+
+def _print_ratios(scores: dict, seconds: dict, cpu: dict, n: int) -> None:
+    """How far each baseline agrees with cvalues, and cvalues' speed-up over it."""
+    ours, t_ours = scores["cvalues"][0], median(seconds["cvalues"])
+    for name in [k for k in scores if k != "cvalues"]:
         theirs = scores[name][0]
         diff = max(abs(a - b) for x, y in zip(ours, theirs, strict=True) for a, b in zip(x, y, strict=True))
         agree = sum((x[0] >= x[1]) == (y[0] >= y[1]) for x, y in zip(ours, theirs, strict=True)) / n
@@ -290,7 +305,6 @@ def main(argv: list[str] | None = None) -> int:
         goal = " (goal >= 2x on CPU)" if name == "lm-eval HFLM" else ""
         print(f"ratio cvalues / {name}: {median(seconds[name]) / t_ours:.2f}x by wall time{goal}, "
               f"{median(cpu[name]) / median(cpu['cvalues']):.2f}x by this process's CPU time")
-    return 0
 
 
 def _alternate(runs, prompts, repeats: int, device: str):
