@@ -159,29 +159,9 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any], acknowledged: Any) -
     def on_start(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
         try:  # one generation per client at a time; the slot frees when this ends or the visitor leaves
             with svc.generating(_session(request)):
-                yield from battle_updates(text, crit, drawn_state, request)
+                yield from _battle_updates(svc, text, crit, drawn_state, _session(request))
         except VoteRefused as err:
             yield _refused(err, 6 + len(VOTES))
-
-    def battle_updates(text: str, crit: str, drawn_state: dict | None, request: gr.Request):
-        try:
-            battle = svc.start_battle(text, crit, drawn_state, _session(request))
-        except VoteRefused as err:
-            yield _refused(err, 6 + len(VOTES))
-            return
-        record, skip = battle.prompt, [gr.skip()] * len(VOTES)
-        yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
-               "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
-        texts = ["", ""]
-        try:
-            for texts in svc.battle_replies(battle):
-                yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
-        except VoteRefused as err:  # a model's server failed mid-reply: no vote on this battle
-            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), f"⛔ {md_text(str(err))}"
-            return
-        # The card is sent again so that the final result (what API clients get) is complete.
-        yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
-               *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
 
     def vote_for(winner: str):
         def on_vote(bid: str, ack: bool, request: gr.Request):
@@ -202,6 +182,29 @@ def _arena_tab(svc: SpaceService, generate: dict[str, Any], acknowledged: Any) -
     return [button.click(vote_for(winner), [battle_id, acknowledged], [*vote_buttons, reveal],
                          api_name=f"vote_{winner}")
             for (winner, _), button in zip(VOTES, vote_buttons, strict=True)]
+
+
+def _battle_updates(svc: SpaceService, text: str, crit: str, drawn_state: dict | None, session: Any):
+    """The arena's outputs as a battle starts, streams and ends (battle id, card, both replies,
+    question, vote buttons, reveal, status)."""
+    try:
+        battle = svc.start_battle(text, crit, drawn_state, session)
+    except VoteRefused as err:
+        yield _refused(err, 6 + len(VOTES))
+        return
+    record, skip = battle.prompt, [gr.skip()] * len(VOTES)
+    yield (battle.battle_id, render_prompt_card(record), "", "", _question(record.criterion), *_buttons(False),
+           "", "⏳ 生成中… Generating; the vote buttons unlock when both replies are done.")
+    texts = ["", ""]
+    try:
+        for texts in svc.battle_replies(battle):
+            yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), gr.skip()
+    except VoteRefused as err:  # a model's server failed mid-reply: no vote on this battle
+        yield gr.skip(), gr.skip(), texts[0], texts[1], gr.skip(), *skip, gr.skip(), f"⛔ {md_text(str(err))}"
+        return
+    # The card is sent again so that the final result (what API clients get) is complete.
+    yield (gr.skip(), render_prompt_card(record), texts[0], texts[1], _question(record.criterion),
+           *_buttons(True), gr.skip(), "✅ 两个回复都已完成，请投票。Both replies are done: cast your vote.")
 
 
 def _rating_widgets(crit: str) -> tuple[Any, Any, Any]:
