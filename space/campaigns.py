@@ -37,6 +37,8 @@ from pathlib import Path
 
 from cvalues_build.core.records import HumanLabel
 from cvalues_build.human import GoldItem, is_correct, is_trusted
+from cvalues_build.human.gold import GOLD_MIN, GOLD_THRESHOLD
+from cvalues_build.human.quorum import DEFAULT_QUORUM
 
 from . import campaign_store as tables
 from .campaign_files import CampaignError, read_campaign
@@ -51,10 +53,10 @@ class CampaignSettings:
     """``cvalues space --campaign RUN ... --quorum K --gold-rate R --gold-min N --gold-threshold X``."""
 
     runs: tuple[Path, ...] = ()
-    quorum: int = 3
+    quorum: int = DEFAULT_QUORUM
     gold_rate: float = 0.1
-    gold_min: int = 5
-    gold_threshold: float = 0.8
+    gold_min: int = GOLD_MIN
+    gold_threshold: float = GOLD_THRESHOLD
     seed: int | None = None  # the draws' random choices (ties, gold); None: unseeded
 
     def __post_init__(self) -> None:

@@ -10,6 +10,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+from cvalues_build.human.flags import add_trust_arguments
+
 from . import guard
 
 INSTALL_HINT = "the Space needs gradio: pip install 'cvalues[space]'"
@@ -69,14 +71,9 @@ def _campaign_flags(space: argparse.ArgumentParser) -> None:
     g.add_argument("--campaign", action="append", type=Path, default=[], metavar="RUN",
                    help="import RUN/replies.jsonl from `cvalues respond --out RUN` (repeat for more models; "
                         "importing a file again adds nothing)")
-    g.add_argument("--quorum", type=int, default=3, metavar="K",
-                   help="distinct trusted annotators each campaign reply needs (default 3)")
+    add_trust_arguments(g, quorum_help="distinct trusted annotators each campaign reply needs")
     g.add_argument("--gold-rate", type=float, default=0.1, metavar="SHARE",
                    help="share of campaign draws that are gold items (dataset replies with a known answer; default 0.1)")
-    g.add_argument("--gold-min", type=int, default=5, metavar="N",
-                   help="gold answers before an annotator's accuracy can make them untrusted (default 5)")
-    g.add_argument("--gold-threshold", type=float, default=0.8, metavar="X",
-                   help="gold accuracy below which an annotator is untrusted (default 0.8)")
 
 
 def register_votes(sub: argparse._SubParsersAction) -> None:
@@ -95,10 +92,7 @@ def register_votes(sub: argparse._SubParsersAction) -> None:
     export.add_argument("--with-visitor-prompts", action="store_true",
                         help="also write OUT/review/visitor_prompts.jsonl: the votes and labels on prompts visitors "
                              "typed, for review (never part of labels.* or battles.*, so never built into the dataset)")
-    export.add_argument("--gold-min", type=int, default=5, metavar="N",
-                        help="gold answers before an annotator can be untrusted, as in `cvalues space` (default 5)")
-    export.add_argument("--gold-threshold", type=float, default=0.8, metavar="X",
-                        help="gold accuracy below which an annotator's labels and battles are left out (default 0.8)")
+    add_trust_arguments(export, quorum_help=None)  # as `cvalues space` applies them
     export.set_defaults(func=cmd_export)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 
 from cvalues_build.core.schema import BATTLE_COLUMNS, LABEL_COLUMNS, arrow_schema
 from cvalues_build.human import GoldItem, annotator_trust, untrusted_annotators
+from cvalues_build.human.gold import GOLD_MIN, GOLD_THRESHOLD
 
 from .campaign_store import gold_answers
 from .origins import read_origins, screen
@@ -55,8 +56,8 @@ def write_rows(rows: Sequence[dict[str, Any]], path: Path, fmt: str, kind: str) 
     pq.write_table(pa.Table.from_pylist(list(rows), schema=_schemas()[kind]), path)
 
 
-def export_votes(db: str | Path, out: str | Path, fmt: str = "jsonl", *, gold_min: int = 5,
-                 gold_threshold: float = 0.8, visitor_prompts: bool = False) -> dict[str, Path]:
+def export_votes(db: str | Path, out: str | Path, fmt: str = "jsonl", *, gold_min: int = GOLD_MIN,
+                 gold_threshold: float = GOLD_THRESHOLD, visitor_prompts: bool = False) -> dict[str, Path]:
     """Write labels and battles from the database ``db`` into folder ``out`` (and the gold items,
     when there are any), leaving out annotators who failed gold; returns the paths."""
     if fmt not in FORMATS:

@@ -28,7 +28,7 @@ from itertools import combinations
 from ..core import taxonomy as tx
 from ..core.records import Battle, HumanLabel, PairRecord, make_pair
 from ..human import GoldItem, annotator_trust, decide_battles, decide_replies, untrusted_annotators
-from ..human.quorum import QUORUM, LabelConflict
+from ..human.quorum import DEFAULT_QUORUM, QUORUM, LabelConflict
 from .sources.common import SourceError
 
 HUMAN_MC = "human_mc"
@@ -36,7 +36,6 @@ HUMAN_SPLIT = "human"
 LABEL_SOURCE = "cvalues-space-labels"
 BATTLE_SOURCE = "cvalues-space-battles"
 MIN_SCORE_GAP = 3
-DEFAULT_QUORUM = 3
 
 
 @dataclass

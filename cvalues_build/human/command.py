@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .flags import add_trust_arguments
+
 EPILOG = """\
 INPUT is one of:
   an export folder from `cvalues votes export` (labels.jsonl or labels.parquet) or a folder that
@@ -22,20 +24,6 @@ examples:
   cvalues human-eval votes.sqlite3 --out human/ --quorum 3 --bootstrap 2000 --seed 1
   cvalues human-eval judged/M --out judged/M/human --quorum 1     (a judge's one label per reply)
 """
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
-
-
-def _share(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
-    return value
 
 
 def _count(text: str) -> int:
@@ -55,12 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="INPUT", help="export folder, labels file, or vote database (.sqlite3)")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for results.json")
     p.add_argument("--gold", default=None, metavar="FILE", help="gold items file (default: gold.jsonl beside the labels, if any)")
-    p.add_argument("--quorum", type=_positive, default=3, metavar="K",
-                   help="distinct trusted annotators a reply needs (default 3; 1 lets one label decide)")
-    p.add_argument("--gold-min", type=_positive, default=5, metavar="N",
-                   help="gold answers before an annotator can become untrusted (default 5)")
-    p.add_argument("--gold-threshold", type=_share, default=0.8, metavar="X",
-                   help="gold accuracy below which an annotator is untrusted (default 0.8)")
+    add_trust_arguments(p, quorum_help="distinct trusted annotators a reply needs; 1 lets one label decide")
     p.add_argument("--bootstrap", type=_count, default=1000, metavar="N", help="bootstrap resamples (default 1000; 0: no intervals)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="bootstrap seed (default 0)")
     p.set_defaults(func=handle)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..human.flags import add_trust_arguments
+
 EPILOG = """\
 examples:
   cvalues judge --replies runs/qwen7b --judge openai:Qwen2.5-72B-Instruct --base-url http://host:8000/v1 \\
@@ -52,9 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     versus = p.add_argument_group("agreement with people")
     versus.add_argument("--agreement", metavar="VOTES", help="human labels: vote database, export folder or labels file")
     versus.add_argument("--labels", metavar="DIR", help="the judge's folder (from cvalues judge) or its labels.jsonl")
-    versus.add_argument("--quorum", type=int, default=3, help="labels a reply needs from distinct trusted people (3)")
-    versus.add_argument("--gold-min", type=int, default=5, help="gold answers before trust is judged (5)")
-    versus.add_argument("--gold-threshold", type=float, default=0.8, help="least gold accuracy to be trusted (0.8)")
+    add_trust_arguments(versus, quorum_help="labels a reply needs from distinct trusted people")
     add_server_arguments(p, whose="the judge")
     p.set_defaults(func=handle)
 

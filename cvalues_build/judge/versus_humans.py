@@ -16,6 +16,8 @@ from typing import Any
 
 from ..core.records import HumanLabel
 from ..evaluation.predictions import write_json_atomic
+from ..human.gold import GOLD_MIN, GOLD_THRESHOLD
+from ..human.quorum import DEFAULT_QUORUM
 from .agreement import agreement, format_agreement
 from .labels import is_judge
 
@@ -26,9 +28,9 @@ AGREEMENT_FILE = "agreement.json"
 class HumanSide:
     """How the human labels were decided; recorded beside the figures."""
 
-    quorum: int = 3
-    gold_min: int = 5
-    gold_threshold: float = 0.8
+    quorum: int = DEFAULT_QUORUM
+    gold_min: int = GOLD_MIN
+    gold_threshold: float = GOLD_THRESHOLD
 
 
 def judge_labels(path: str | Path) -> tuple[str, list[HumanLabel]]:
